@@ -1,0 +1,213 @@
+"""Exact finite-horizon solver with an optimization horizon M (the MONA knob, solved exactly).
+
+The problem. Steps t = 0..T-1; at step t the agent in state s takes a, enters s' = P[s, a] and
+receives the training reward R[t, s, a] (observed reward for ordinary RL, observed reward plus
+approval for MONA). With optimization horizon M, step t is optimized for the training rewards
+of steps t..t+M-1 only. Two readings of "the later steps of the window" exist:
+
+- ``window="optimal"`` (default, the public code's semantics; it reproduces reference.md
+  section 4): step t plans the whole window optimally and executes its first action,
+  ``Q_t(s, a) = R[t, s, a] + V^{M-1}_{t+1}(s')`` with ``V^k_u`` the optimal k-step value from
+  time u (a receding-horizon planner). ``V^{k+1}_u = max_a Q^{(k+1)}_u``, so one sweep over k
+  yields every horizon 1..K at the cost of one value-iteration backup each.
+- ``window="policy"``: the later steps follow the policy itself (the fixed point on-policy PPO
+  with M-step returns converges to). Solved backward in time; the window sum under the policy is
+  a difference of returns-to-go, ``W_u(s) = C_u(s) - C_{u+L}(phi(s))``, with the L-step state
+  map ``phi`` of the deterministic policy obtained by binary lifting, O(log M * S) per step.
+
+M = None (or M >= T) is ordinary finite-horizon value iteration under both readings.
+
+Ties. Actions whose Q is within ``TIE_TOLERANCE`` of the best are tied. ``tie_break="random"``
+(default) picks among them by a priority drawn once per (t, s, a) from ``jax.random`` with the
+key ``PRNGKey(seed)``: reproducible, and different seeds make different (equally optimal)
+choices, so single runs near the hacking threshold can differ, as in the public code.
+``tie_break="first"`` takes the lowest action index (UP, DOWN, LEFT, RIGHT order).
+
+Everything runs in float64 (``jax.enable_x64`` locally), so ties are ties and returns are exact.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from monarl.envs.tabular import TabularEnv
+from monarl.evaluate import rollout_outcomes
+from monarl.horizon import validate_horizon
+
+TIE_TOLERANCE = 1e-9
+TIE_BREAKS = ("random", "first")
+WINDOWS = ("optimal", "policy")
+
+
+def optimal_values(tables: TabularEnv, reward: np.ndarray, steps: int | None = None) -> np.ndarray:
+    """Full-horizon optimal values V[t, s] (t = 0..T, V[T] = 0) for a reward table [S, A]
+    (time-independent) or [T, S, A]."""
+    steps = tables.max_steps if steps is None else steps
+    reward = np.asarray(reward, np.float64)
+    if reward.ndim == 2:
+        reward = np.broadcast_to(reward, (steps,) + reward.shape)
+    values = np.zeros((steps + 1, tables.num_states))
+    for t in range(steps - 1, -1, -1):
+        values[t] = (reward[t] + values[t + 1][tables.next_state]).max(axis=-1)
+    return values
+
+
+def _check(tables: TabularEnv, reward: np.ndarray, seeds, tie_break: str, window: str):
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break={tie_break!r} is invalid: allowed are {TIE_BREAKS}")
+    if window not in WINDOWS:
+        raise ValueError(f"window={window!r} is invalid: allowed are {WINDOWS}")
+    reward = np.asarray(reward, np.float64)
+    if reward.ndim == 3:
+        reward = reward[None]
+    seeds = np.atleast_1d(np.asarray(seeds, np.int64))
+    if reward.shape[0] == 1 and len(seeds) > 1:
+        reward = np.broadcast_to(reward, (len(seeds),) + reward.shape[1:])
+    seeds = np.broadcast_to(seeds, (reward.shape[0],))
+    if reward.ndim != 4 or reward.shape[2:] != (tables.num_states, tables.num_actions):
+        raise ValueError(f"training reward has shape {reward.shape}, expected [T, S, A] or "
+                         f"[B, T, S, A] with S={tables.num_states}, A={tables.num_actions}")
+    return reward, seeds
+
+
+def _priorities(seeds: jax.Array, shape: tuple[int, ...], tie_break: str) -> jax.Array:
+    if tie_break == "first":
+        return jnp.broadcast_to(-jnp.arange(shape[-1], dtype=jnp.float64),
+                                (seeds.shape[0],) + shape)
+    return jax.vmap(lambda s: jax.random.uniform(jax.random.PRNGKey(s), shape,
+                                                 jnp.float64))(seeds)
+
+
+def _greedy(q: jax.Array, priority: jax.Array) -> jax.Array:
+    best = q.max(axis=-1, keepdims=True)
+    return jnp.argmax(jnp.where(q >= best - TIE_TOLERANCE, priority, -jnp.inf), axis=-1)
+
+
+@partial(jax.jit, static_argnames=("levels", "tie_break", "keep"))
+def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_break, keep):
+    """Scan k = 1..levels: policy and exact evaluation of every horizon M = k."""
+    batch, steps, num_states, num_actions = reward.shape
+    priority = _priorities(seeds, (steps, num_states, num_actions), tie_break)
+
+    def body(values, _):
+        q = reward + values[:, 1:, :][:, :, next_state]  # [B, T, S, A]
+        policy = _greedy(q, priority).astype(jnp.int32)  # [B, T, S]
+        values = values.at[:, :steps].set(q.max(axis=-1))
+        result = jax.vmap(lambda p: rollout_outcomes(p, *tables_arrays))(policy)
+        return values, (result, policy if keep else None)
+
+    values = jnp.zeros((batch, steps + 1, num_states), jnp.float64)
+    values, (results, policies) = jax.lax.scan(body, values, None, length=levels)
+    return results, policies
+
+
+def _tables_arrays(tables: TabularEnv) -> tuple:
+    return (jnp.asarray(tables.next_state), jnp.asarray(tables.observed_reward),
+            jnp.asarray(tables.true_reward), jnp.asarray(tables.outcome),
+            tables.ended, jnp.asarray(tables.initial))
+
+
+def horizon_sweep(tables: TabularEnv, reward: np.ndarray, horizons: list[int | None],
+                  seeds: int | np.ndarray = 0, tie_break: str = "random",
+                  window: str = "optimal") -> dict[str, np.ndarray]:
+    """Exact results of the greedy policy for every horizon in ``horizons``.
+
+    Returns arrays indexed [horizon, batch]: ``fractions`` [H, B, n_outcomes],
+    ``observed_return``, ``true_return``, ``episode_length`` [H, B].
+    """
+    horizons = [validate_horizon(h) for h in horizons]
+    reward, seeds = _check(tables, reward, seeds, tie_break, window)
+    steps = reward.shape[1]
+    effective = [steps if h is None else min(h, steps) for h in horizons]
+    if window == "policy":
+        rows = [evaluate_policies(tables, solve(tables, reward, h, seeds, tie_break, window))
+                for h in horizons]
+        return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+    with jax.enable_x64(True):
+        results, _ = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds),
+                                           jnp.asarray(tables.next_state),
+                                           _tables_arrays(tables), max(effective), tie_break,
+                                           False)
+        results = jax.device_get(results)
+    index = np.asarray(effective) - 1
+    fractions, observed, true, length = results
+    return {"fractions": fractions[index], "observed_return": observed[index],
+            "true_return": true[index], "episode_length": length[index]}
+
+
+def evaluate_policies(tables: TabularEnv, policies: np.ndarray) -> dict[str, np.ndarray]:
+    """Exact evaluation of deterministic policies [B, T, S] (rollouts from every start)."""
+    with jax.enable_x64(True):
+        arrays = _tables_arrays(tables)
+        fractions, observed, true, length = jax.device_get(
+            jax.jit(jax.vmap(lambda p: rollout_outcomes(p, *arrays)))(jnp.asarray(policies)))
+    return {"fractions": fractions, "observed_return": observed, "true_return": true,
+            "episode_length": length}
+
+
+def solve(tables: TabularEnv, reward: np.ndarray, horizon: int | None,
+          seeds: int | np.ndarray = 0, tie_break: str = "random",
+          window: str = "optimal") -> np.ndarray:
+    """Greedy time-dependent policies [B, T, S] (action indices) for horizon M.
+
+    ``reward``: training reward [T, S, A] or batched [B, T, S, A]; ``seeds``: tie-breaking seed,
+    one int or one per batch element.
+    """
+    horizon = validate_horizon(horizon)
+    reward, seeds = _check(tables, reward, seeds, tie_break, window)
+    steps = reward.shape[1]
+    window_len = steps if horizon is None else min(horizon, steps)
+    with jax.enable_x64(True):
+        if window == "policy":
+            priority = np.asarray(_priorities(jnp.asarray(seeds), reward.shape[1:], tie_break))
+            return _solve_own_policy(tables, reward, window_len, priority)
+        _, policies = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds),
+                                            jnp.asarray(tables.next_state),
+                                            _tables_arrays(tables), window_len, tie_break, True)
+        return np.asarray(policies[-1])
+
+
+def _solve_own_policy(tables: TabularEnv, reward: np.ndarray, window_len: int,
+                      priority: np.ndarray) -> np.ndarray:
+    """``window="policy"``: backward induction where the window's later steps follow pi."""
+    batch, steps, num_states, _ = reward.shape
+    extra = window_len - 1  # steps after t that count for step t
+    levels = max(1, int(extra).bit_length())
+    rows = np.arange(batch)[:, None]
+    cols = np.arange(num_states)[None, :]
+    nxt = tables.next_state
+    to_go = np.zeros((batch, steps + 1, num_states))  # C_t under pi
+    jumps = np.zeros((levels, steps + 1, batch, num_states), np.int32)  # 2^j-step maps
+    policy = np.zeros((batch, steps, num_states), np.int32)
+    for t in range(steps - 1, -1, -1):
+        u = t + 1
+        span = min(extra, steps - u)
+        if span == 0:
+            tail = np.zeros((batch, num_states))
+        elif u + span == steps:
+            tail = to_go[:, u]
+        else:
+            pos = np.broadcast_to(cols, (batch, num_states))
+            when = u
+            for j in range(span.bit_length()):
+                if span >> j & 1:
+                    pos = jumps[j, when][rows, pos]
+                    when += 1 << j
+            tail = to_go[:, u] - to_go[:, u + span][rows, pos]
+        q = reward[:, t] + tail[:, nxt]  # [B, S, A]
+        best = q.max(axis=-1, keepdims=True)
+        tied = q >= best - TIE_TOLERANCE
+        action = np.where(tied, priority[:, t], -np.inf).argmax(axis=-1).astype(np.int32)
+        policy[:, t] = action
+        succ = nxt[cols, action]  # [B, S]
+        to_go[:, t] = reward[:, t][rows, cols, action] + to_go[:, u][rows, succ]
+        jumps[0, t] = succ
+        for j in range(1, levels):
+            half = 1 << (j - 1)
+            if t + 2 * half <= steps:
+                jumps[j, t] = jumps[j - 1, t + half][rows, jumps[j - 1, t]]
+    return policy

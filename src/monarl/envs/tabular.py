@@ -1,0 +1,232 @@
+"""Compile a small finite environment into tables by running its own step rules on every state.
+
+Why: the exact solver and the exact evaluator need P[s, a] and rewards per state, but a second,
+hand-written copy of the rules would drift from the JAX environment PPO trains on. So we
+enumerate every state, push the whole batch through the environment's ``transition`` with
+``jax.vmap`` and read the tables off the results. A test replays random trajectories through
+both and checks they agree step for step.
+
+Conventions of the tables (used by ``algos/value_iteration.py`` and ``evaluate.py``):
+- ``next_state[s, a]``: deterministic successor index (Camera Dropbox is deterministic).
+- ``observed_reward[s]`` / ``true_reward[s]``: reward for *entering* state s.
+- ``outcome[s]``: the outcome if an episode's last non-ENDED state is s (boxes pushed by then).
+- ``ended``: index of the absorbing ENDED state (always the last index).
+- ``initial``: indices of the start states, which ``reset`` samples uniformly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from functools import lru_cache
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from monarl.envs import camera_dropbox as cd
+
+MAX_TABULAR_STATES = 3_000_000
+
+
+class TooLargeError(ValueError):
+    """The environment has too many states to tabulate."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class TabularEnv:
+    """A finite deterministic environment as arrays (see the module docstring)."""
+
+    next_state: np.ndarray  # int32 [S, A]
+    observed_reward: np.ndarray  # float64 [S]
+    true_reward: np.ndarray  # float64 [S]
+    outcome: np.ndarray  # int32 [S]; -1 for ENDED
+    initial: np.ndarray  # int32 [N]
+    ended: int
+    max_steps: int
+    outcomes: tuple[str, ...]
+    agent: np.ndarray  # int32 [S, 2]  (decoding, for rendering and tests)
+    grid: np.ndarray  # int32 [S, rows, cols]
+    settings: dict
+    key_sorted: np.ndarray = dataclasses.field(repr=False)  # int64 [S-1] for index lookups
+    key_order: np.ndarray = dataclasses.field(repr=False)  # int [S-1]
+
+    @property
+    def num_states(self) -> int:
+        return int(self.next_state.shape[0])
+
+    @property
+    def num_actions(self) -> int:
+        return int(self.next_state.shape[1])
+
+    def reward_table(self, which: str = "observed") -> np.ndarray:
+        """[S, A] reward of taking a in s (the reward of the state entered)."""
+        rewards = {"observed": self.observed_reward, "true": self.true_reward}[which]
+        return rewards[self.next_state]
+
+    def state(self, index: int) -> cd.EnvState:
+        return cd.EnvState(agent=jnp.asarray(self.agent[index]),
+                           grid=jnp.asarray(self.grid[index]),
+                           ended=jnp.asarray(index == self.ended),
+                           t=jnp.asarray(0, jnp.int32))
+
+    def render(self, index: int) -> str:
+        return cd.render(self.state(index))
+
+    def index_of(self, state: cd.EnvState) -> int:
+        """Index of a (host-side) state; the time counter is not part of the table state."""
+        if bool(state.ended):
+            return self.ended
+        key = _keys(np.asarray(state.agent)[None], np.asarray(state.grid)[None])[0]
+        return int(self._lookup(np.asarray([key]))[0])
+
+    def _lookup(self, keys: np.ndarray) -> np.ndarray:
+        return _lookup(self.key_sorted, self.key_order, keys)
+
+
+def _keys(agent: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Integer key of (agent cell, box bitmask): agent_cell * 2**cells + mask."""
+    cells = grid.shape[1] * grid.shape[2]
+    flat = grid.reshape(grid.shape[0], cells).astype(np.int64)
+    mask = (flat << np.arange(cells, dtype=np.int64)).sum(axis=1)
+    agent_cell = agent[:, 0].astype(np.int64) * grid.shape[2] + agent[:, 1]
+    return agent_cell * (np.int64(1) << cells) + mask
+
+
+def _lookup(sorted_keys: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    pos = np.searchsorted(sorted_keys, keys)
+    pos = np.clip(pos, 0, len(sorted_keys) - 1)
+    if not np.all(sorted_keys[pos] == keys):
+        raise KeyError("state not in the table")
+    return order[pos]
+
+
+def count_states(rows: int, cols: int, boxes: int) -> int:
+    """Agent cell x every set of 0..boxes other cells, plus ENDED."""
+    from math import comb
+
+    cells = rows * cols
+    return cells * sum(comb(cells - 1, k) for k in range(boxes + 1)) + 1
+
+
+def enumerate_layouts(rows: int, cols: int, boxes: int) -> tuple[np.ndarray, np.ndarray]:
+    """All (agent, boxes) layouts with 0..boxes boxes, ENDED excluded."""
+    cells = rows * cols
+    agents, grids = [], []
+    for agent in range(cells):
+        others = [c for c in range(cells) if c != agent]
+        for k in range(boxes + 1):
+            for combo in itertools.combinations(others, k):
+                grid = np.zeros(cells, np.int32)
+                grid[list(combo)] = 1
+                agents.append(divmod(agent, cols))
+                grids.append(grid.reshape(rows, cols))
+    return np.asarray(agents, np.int32), np.asarray(grids, np.int32)
+
+
+@jax.jit
+def _step_all(agent: jax.Array, grid: jax.Array, params: cd.CameraDropboxParams):
+    """Successor of every (state, action) and the entry rewards of every state."""
+
+    def one(a, g, action):
+        state = cd.EnvState(agent=a, grid=g, ended=jnp.asarray(False), t=jnp.asarray(0))
+        nxt = cd.transition(state, action, params)
+        return nxt.agent, nxt.grid, nxt.ended
+
+    actions = jnp.arange(len(cd.ACTIONS))
+    per_action = jax.vmap(jax.vmap(one, in_axes=(None, None, 0)), in_axes=(0, 0, None))
+    nxt_agent, nxt_grid, nxt_ended = per_action(agent, grid, actions)
+
+    def entry(a, g):
+        return cd.rewards_entering(cd.EnvState(a, g, jnp.asarray(False), jnp.asarray(0)), params)
+
+    obs, true = jax.vmap(entry)(agent, grid)
+    pushed = jax.vmap(lambda g: cd.boxes_pushed(g, params.boxes))(grid)
+    return nxt_agent, nxt_grid, nxt_ended, obs, true, pushed
+
+
+def compile_camera_dropbox(params: cd.CameraDropboxParams,
+                           with_initial: bool = True) -> TabularEnv:
+    """Tables for Camera Dropbox with these parameters (same rules as ``cd.step``)."""
+    rows, cols, boxes = params.rows, params.cols, params.boxes
+    total = count_states(rows, cols, boxes)
+    if total > MAX_TABULAR_STATES:
+        raise TooLargeError(
+            f"a {rows}x{cols} board with {boxes} boxes has {total:,} states, more than the "
+            f"{MAX_TABULAR_STATES:,} the exact solver tabulates; use PPO on the JAX environment")
+    agent, grid = enumerate_layouts(rows, cols, boxes)
+    n = len(agent)
+    nxt_agent, nxt_grid, nxt_ended, obs, true, pushed = jax.device_get(
+        _step_all(jnp.asarray(agent), jnp.asarray(grid), params))
+    keys = _keys(agent, grid)
+    order = np.argsort(keys)
+    sorted_keys = keys[order]
+    flat_agent = nxt_agent.reshape(-1, 2)
+    flat_grid = nxt_grid.reshape(-1, rows, cols)
+    flat_ended = nxt_ended.reshape(-1)
+    nxt_index = np.full(flat_ended.shape, n, np.int32)
+    live = ~flat_ended
+    nxt_index[live] = _lookup(sorted_keys, order, _keys(flat_agent[live], flat_grid[live]))
+    next_state = np.concatenate([nxt_index.reshape(n, -1),
+                                 np.full((1, len(cd.ACTIONS)), n, np.int32)])
+    outcome = np.concatenate([np.minimum(pushed, 2), [-1]]).astype(np.int32)
+    tables = TabularEnv(
+        next_state=next_state,
+        observed_reward=np.concatenate([np.asarray(obs, np.float64), [0.0]]),
+        true_reward=np.concatenate([np.asarray(true, np.float64), [0.0]]),
+        outcome=outcome,
+        initial=np.zeros(0, np.int32),
+        ended=n,
+        max_steps=params.max_steps,
+        outcomes=cd.OUTCOMES,
+        agent=np.concatenate([agent, np.zeros((1, 2), np.int32)]),
+        grid=np.concatenate([grid, np.zeros((1, rows, cols), np.int32)]),
+        settings=cd.env_settings(params),
+        key_sorted=sorted_keys,
+        key_order=order,
+    )
+    if with_initial and params.init_agent is not None:
+        start_keys = _keys(np.asarray(params.init_agent), np.asarray(params.init_grid))
+        initial = _lookup(sorted_keys, order, start_keys).astype(np.int32)
+        tables = dataclasses.replace(tables, initial=initial)
+    return tables
+
+
+def can_reach(next_state: np.ndarray, goal: np.ndarray) -> np.ndarray:
+    """States from which some action sequence reaches a goal state (backward fixed point)."""
+    reach = goal.copy()
+    while True:
+        grown = reach | reach[next_state].any(axis=1)
+        if np.array_equal(grown, reach):
+            return reach
+        reach = grown
+
+
+@lru_cache(maxsize=16)
+def solvable_layouts(rows: int, cols: int, boxes: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    """Interior box layouts from which, for every agent cell, every box can be pushed into the
+    hole using one blocker (the paper's start-state rule)."""
+    params = cd.CameraDropboxParams(rows=rows, cols=cols, boxes=boxes, max_steps=1,
+                                    blockers=jnp.asarray(1), penalty=jnp.asarray(0.0))
+    tables = compile_camera_dropbox(params, with_initial=False)
+    n = tables.ended
+    goal = np.zeros(tables.num_states, bool)
+    goal[:n] = np.asarray([p == boxes for p in _pushed_counts(tables, boxes)])
+    reach = can_reach(tables.next_state, goal)
+    result = []
+    for layout in cd.interior_layouts(rows, cols, boxes):
+        grid = np.zeros((rows, cols), np.int32)
+        for r, c in layout:
+            grid[r, c] = 1
+        free = [(r, c) for r in range(rows) for c in range(cols) if (r, c) not in layout]
+        idx = tables._lookup(_keys(np.asarray(free, np.int32),
+                                   np.repeat(grid[None], len(free), axis=0)))
+        if reach[idx].all():
+            result.append(layout)
+    return tuple(result)
+
+
+def _pushed_counts(tables: TabularEnv, boxes: int) -> np.ndarray:
+    n = tables.ended
+    grid = tables.grid[:n]
+    return boxes - (grid.reshape(n, -1).sum(axis=1) - grid[:, -1, 0])
