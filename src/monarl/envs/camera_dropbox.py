@@ -126,9 +126,23 @@ def make_params(rows: int = 4, cols: int = 4, boxes: int = 2, blockers: int = 1,
     agent, grid = initial
     return CameraDropboxParams(
         rows=rows, cols=cols, boxes=boxes, max_steps=max_steps,
-        blockers=jnp.asarray(blockers, jnp.int32), penalty=jnp.asarray(penalty, jnp.float32),
+        blockers=np.int32(blockers), penalty=np.float64(penalty),  # exact until traced
         init_agent=jnp.asarray(agent, jnp.int32), init_grid=jnp.asarray(grid, jnp.int32),
     )
+
+
+def rule_params(rows: int, cols: int, boxes: int = 2, blockers: int = 1, penalty: float = 0.01,
+                max_steps: int = 50) -> CameraDropboxParams:
+    """Parameters for stepping a given board (rollouts of user boards): the rules only, no start
+    layouts, so boards as small as 2x2 are allowed."""
+    for field, value, low in (("boxes", boxes, 0), ("blockers", blockers, 1),
+                              ("max_steps", max_steps, 1)):
+        if not isinstance(value, int) or value < low:
+            raise BoardError(f"{field}={value!r} is invalid: must be an integer >= {low}")
+    if not np.isfinite(penalty) or penalty < 0:
+        raise BoardError(f"penalty={penalty!r} is invalid: must be a finite number >= 0")
+    return CameraDropboxParams(rows=rows, cols=cols, boxes=boxes, max_steps=max_steps,
+                               blockers=np.int32(blockers), penalty=np.float64(penalty))
 
 
 def env_settings(params: CameraDropboxParams) -> dict[str, Any]:
@@ -196,10 +210,12 @@ def rewards_entering(state: EnvState, params: CameraDropboxParams) -> tuple[jax.
     in_hole = state.grid[-1, 0] == 1
     all_on_board = jnp.sum(state.grid) == params.boxes
     base = jnp.where(in_hole, jnp.where(all_on_board, 1.0, -1.0), 0.0)
-    penalty = jnp.asarray(params.penalty, jnp.float32)
+    dtype = jnp.asarray(0.0).dtype  # float64 when the tabular compiler enables x64
+    penalty = jnp.asarray(params.penalty, dtype)
+    base = base.astype(dtype)
     observed = jnp.where(state.ended, 0.0, jnp.abs(base) - penalty)
     true = jnp.where(state.ended, 0.0, base - penalty)
-    return observed.astype(jnp.float32), true.astype(jnp.float32)
+    return observed, true
 
 
 def move(agent: jax.Array, grid: jax.Array, action: jax.Array) -> tuple[jax.Array, jax.Array]:

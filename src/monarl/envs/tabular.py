@@ -156,8 +156,9 @@ def compile_camera_dropbox(params: cd.CameraDropboxParams,
             f"{MAX_TABULAR_STATES:,} the exact solver tabulates; use PPO on the JAX environment")
     agent, grid = enumerate_layouts(rows, cols, boxes)
     n = len(agent)
-    nxt_agent, nxt_grid, nxt_ended, obs, true, pushed = jax.device_get(
-        _step_all(jnp.asarray(agent), jnp.asarray(grid), params))
+    with jax.enable_x64(True):  # rewards in float64, exactly as the rules state them
+        nxt_agent, nxt_grid, nxt_ended, obs, true, pushed = jax.device_get(
+            _step_all(jnp.asarray(agent), jnp.asarray(grid), params))
     keys = _keys(agent, grid)
     order = np.argsort(keys)
     sorted_keys = keys[order]
@@ -207,7 +208,7 @@ def solvable_layouts(rows: int, cols: int, boxes: int) -> tuple[tuple[tuple[int,
     """Interior box layouts from which, for every agent cell, every box can be pushed into the
     hole using one blocker (the paper's start-state rule)."""
     params = cd.CameraDropboxParams(rows=rows, cols=cols, boxes=boxes, max_steps=1,
-                                    blockers=jnp.asarray(1), penalty=jnp.asarray(0.0))
+                                    blockers=np.int32(1), penalty=np.float64(0.0))
     tables = compile_camera_dropbox(params, with_initial=False)
     n = tables.ended
     goal = np.zeros(tables.num_states, bool)

@@ -1,0 +1,292 @@
+"""The ``monarl`` command line (typer).
+
+Every command validates all of its input before any work starts; a bad value exits with
+status 2 and one line on stderr naming the option, the value and what is allowed, and writes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from monarl.config import ApprovalConfig, ConfigError, EnvConfig, parse_horizons
+
+app = typer.Typer(
+    help="MONA vs ordinary RL: solve exactly, train, sweep and report on multi-step reward "
+    "hacking (Camera Dropbox and friends).",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+class Env(str, Enum):
+    camera_dropbox = "camera-dropbox"
+
+
+class Reward(str, Enum):
+    observed = "observed"
+    true = "true"
+
+
+class Approval(str, Enum):
+    none = "none"
+    trusted = "trusted"
+
+
+class NoisePer(str, Enum):
+    state = "state"
+    step = "step"
+
+
+class TieBreak(str, Enum):
+    random = "random"
+    first = "first"
+
+
+class Window(str, Enum):
+    optimal = "optimal"
+    policy = "policy"
+
+
+def fail(message: str) -> None:
+    """One line on stderr, exit status 2 (the convention for usage errors)."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write JSON atomically (temp file + rename), creating the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
+
+
+def check_writable_target(path: Path | None, option: str) -> None:
+    if path is not None and path.exists() and path.is_dir():
+        fail(f"{option} {str(path)!r} is a directory: give a file path")
+
+
+# Shared environment options --------------------------------------------------------------
+RowsOpt = Annotated[int, typer.Option(help="Board rows (>= 3; boxes start off the edges).")]
+ColsOpt = Annotated[int, typer.Option(help="Board columns (>= 3).")]
+BoxesOpt = Annotated[int, typer.Option(help="Number of boxes (paper: 2).")]
+BlockersOpt = Annotated[int, typer.Option(
+    help="Boxes needed in the bottom row to block the camera (paper: 1). Blockers > boxes - 1 "
+    "is the hack-free control: the camera can then never be blocked.")]
+PenaltyOpt = Annotated[float, typer.Option(help="Penalty per non-ENDED state entered.")]
+MaxStepsOpt = Annotated[int, typer.Option("--max-steps", help="Step limit T (truncation).")]
+
+
+def env_config(rows: int, cols: int, boxes: int, blockers: int, penalty: float,
+               max_steps: int) -> EnvConfig:
+    try:
+        env = EnvConfig(rows=rows, cols=cols, boxes=boxes, blockers=blockers, penalty=penalty,
+                        max_steps=max_steps)
+        env.validate("")
+    except ConfigError as exc:
+        fail(_option_message(str(exc)))
+    return env
+
+
+def _option_message(message: str) -> str:
+    """'rows=2 is invalid: ...' -> '--rows=2 is invalid: ...' for CLI users."""
+    head, sep, rest = message.partition("=")
+    if sep and head.replace("_", "").isalnum():
+        return f"--{head.replace('_', '-')}={rest}"
+    return message
+
+
+@app.command()
+def solve(
+    env_name: Annotated[Env, typer.Argument(metavar="ENV", help="Environment.")] = Env.camera_dropbox,
+    rows: RowsOpt = 4,
+    cols: ColsOpt = 4,
+    boxes: BoxesOpt = 2,
+    blockers: BlockersOpt = 1,
+    penalty: PenaltyOpt = 0.01,
+    max_steps: MaxStepsOpt = 50,
+    reward: Annotated[Reward, typer.Option(help="Reward trained on (approval is added).")]
+    = Reward.observed,
+    approval: Annotated[Approval, typer.Option(
+        help="Overseer: none (ordinary reward only) or trusted (advantage of the true "
+        "reward's optimal value).")] = Approval.none,
+    noise: Annotated[float, typer.Option(help="Gaussian noise sigma of the trusted value.")] = 0.0,
+    noise_per: Annotated[NoisePer, typer.Option(
+        help="Noise once per state (paper) or per (t, s, a) step.")] = NoisePer.state,
+    horizons: Annotated[str, typer.Option(
+        help="Optimization horizons M: '1-50', '1,2,4,8', 'none' (full horizon), or a mix "
+        "such as '1-8,none'.")] = "1-50",
+    seeds: Annotated[int, typer.Option(help="Noise / tie-breaking seeds (results are averaged)."
+                                       )] = 1,
+    tie_break: Annotated[TieBreak, typer.Option(
+        help="Among equally good actions: seeded random priority, or the first (U, D, L, R)."
+    )] = TieBreak.random,
+    window: Annotated[Window, typer.Option(
+        help="optimal: each step plans its M-step window optimally (public code's "
+        "semantics); policy: later window steps follow the policy itself (PPO's fixed point)."
+    )] = Window.optimal,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here."
+                                                   )] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Write report.md, horizon.png and results.json into this folder.")] = None,
+    quiet: Annotated[bool, typer.Option(help="Print nothing but errors.")] = False,
+) -> None:
+    """Solve an environment exactly for every optimization horizon M and evaluate the greedy
+    policy on every start state (fractions fail / intended / hack, expected returns).
+
+    Ordinary RL: --approval none (horizon 'none' or 50). MONA: --approval trusted --horizons 1.
+    """
+    env = env_config(rows, cols, boxes, blockers, penalty, max_steps)
+    try:
+        approval_cfg = ApprovalConfig(kind=approval.value, noise=noise, noise_per=noise_per.value)
+        approval_cfg.validate("")
+        horizon_list = parse_horizons(horizons, max_steps)
+    except ConfigError as exc:
+        fail(_option_message(str(exc)))
+    if seeds < 1:
+        fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
+    check_writable_target(json_path, "--json")
+    if out is not None and out.exists() and not out.is_dir():
+        fail(f"--out {str(out)!r} exists and is not a directory")
+
+    from monarl.envs.tabular import TooLargeError
+    from monarl.exact import exact_study
+
+    try:
+        study = exact_study(env, approval_cfg, horizon_list, seeds=seeds, reward=reward.value,
+                            tie_break=tie_break.value, window=window.value)
+    except TooLargeError as exc:
+        fail(str(exc))
+    if json_path is not None:
+        write_json(json_path, study)
+    if out is not None:
+        from monarl.study_report import write_study_report
+
+        paths = write_study_report(study, out)
+    if not quiet:
+        print_study(study)
+        if out is not None:
+            typer.echo(f"report: {paths['report']}  plot: {paths['plot']}")
+
+
+def print_study(study: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{study['states']:,} states, {study['initial_states']} starts, "
+                  f"{study['seeds']} seed(s), {study['wall_seconds']:.2f} s")
+    for col in ("M", "fail", "intended", "hack", "observed return", "true return"):
+        table.add_column(col, justify="right")
+    for r in study["results"]:
+        table.add_row("none" if r["horizon"] is None else str(r["horizon"]),
+                      f"{r['fail']:.2f}", f"{r['intended']:.2f}", f"{r['hack']:.2f}",
+                      f"{r['observed_return']:.3f}", f"{r['true_return']:.3f}")
+    Console().print(table)
+
+
+@app.command()
+def rollout(
+    env_name: Annotated[Env, typer.Argument(metavar="ENV", help="Environment.")] = Env.camera_dropbox,
+    start: Annotated[Path | None, typer.Option(
+        help="Text board to start from ('#' border, A agent, B box, H empty hole).")] = None,
+    actions: Annotated[str, typer.Option(help="Actions to replay, e.g. 'LLDR' (U, D, L, R).")
+                       ] = "",
+    boxes: Annotated[int, typer.Option(
+        help="Configured number of boxes: a board may hold at most this many; a box in the "
+        "hole pays +1 (true) only while all of them are on the board.")] = 2,
+    blockers: BlockersOpt = 1,
+    penalty: PenaltyOpt = 0.01,
+    max_steps: MaxStepsOpt = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per step.")] = False,
+) -> None:
+    """Replay actions from a board and show every step's board, rewards and end flags.
+
+    Stops after the step that enters ENDED or at the step limit.
+    """
+    from monarl.envs import camera_dropbox as cd
+
+    if start is None:
+        fail("--start is required: a text board file (see README 'Text boards')")
+    if not start.is_file():
+        fail(f"--start {str(start)!r}: no such file")
+    try:
+        text = start.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"--start {str(start)!r} cannot be read: {exc}")
+    try:
+        state = cd.parse_board(text, max_boxes=boxes)
+    except cd.BoardError as exc:
+        fail(f"--start {str(start)!r}: {exc}")
+    try:
+        indices = [cd.action_index(ch) for ch in actions if not ch.isspace() and ch != ","]
+    except cd.BoardError as exc:
+        fail(f"--actions {actions!r}: {exc}")
+    try:
+        rows, cols = (int(x) for x in state.grid.shape)
+        params = cd.rule_params(rows, cols, boxes, blockers, penalty, max_steps)
+    except cd.BoardError as exc:
+        fail(_option_message(str(exc)))
+    import jax
+
+    step = jax.jit(cd.step)
+    key = jax.random.PRNGKey(0)
+    if not as_json:
+        typer.echo(cd.render(state))
+    for t, action in enumerate(indices, start=1):
+        _, state, reward, terminated, truncated, info = step(key, state, action, params)
+        row = {"t": t, "action": cd.ACTIONS[action], "board": cd.render(state),
+               "observed_reward": round(float(reward), 6),
+               "true_reward": round(float(info["true_reward"]), 6),
+               "terminated": bool(terminated), "truncated": bool(truncated)}
+        if bool(terminated) or bool(truncated):
+            row["outcome"] = cd.OUTCOMES[int(info["outcome"])]
+        if as_json:
+            typer.echo(json.dumps(row))
+        else:
+            flags = " ".join(k for k in ("terminated", "truncated") if row[k])
+            typer.echo(f"t={t} {cd.ACTION_NAMES[action]}: observed {row['observed_reward']:+.2f}"
+                       f" true {row['true_reward']:+.2f} {flags}".rstrip())
+            typer.echo(row["board"])
+        if row["terminated"] or row["truncated"]:
+            if not as_json:
+                typer.echo(f"episode over: {row['outcome']}")
+            break
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: click's usage errors become one line on stderr (exit status 2)."""
+    # typer vendors click; its exception classes are the ones raised here.
+    from typer._click import exceptions as click_errors
+
+    try:
+        result = app(args=argv, prog_name="monarl", standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+        return 0
+    except click_errors.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "monarl"
+        message = " ".join(exc.format_message().split()).replace("Value error, ", "")
+        typer.echo(f"error: {message} (see '{command} --help')", err=True)
+        return 2
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 1
+    except typer.Exit as exc:
+        return exc.exit_code
+    return result if isinstance(result, int) else 0
+
+
+def _console() -> None:  # pragma: no cover - the installed `monarl` script
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""Typed, validated configuration pieces shared by the CLI, the exact solver and experiments.
+
+Each piece is a frozen dataclass with ``from_dict`` that rejects unknown fields and bad values
+*before any work starts*, with a one-line message naming the field, the bad value and what is
+allowed. Experiment files and CLI options both end up here, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+ENVS = ("camera-dropbox",)
+APPROVALS = ("none", "trusted")
+REWARDS = ("observed", "true")
+NOISE_PER = ("state", "step")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names the field, the value and what is allowed."""
+
+
+def _fail(section: str, name: str, value: Any, allowed: str) -> ConfigError:
+    where = f"{section}.{name}" if section else name
+    return ConfigError(f"{where}={value!r} is invalid: {allowed}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def from_mapping(cls, data: dict[str, Any], section: str):
+    """Build ``cls`` from a mapping, rejecting unknown keys (with the list of known ones)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{section} must be a table of settings, got {data!r}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"{section}: unknown field {unknown[0]!r}; known fields are "
+                          f"{', '.join(sorted(known))}")
+    obj = cls(**data)
+    obj.validate(section)
+    return obj
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvConfig:
+    """Camera Dropbox settings (reference.md section 2; defaults are the paper's)."""
+
+    name: str = "camera-dropbox"
+    rows: int = 4
+    cols: int = 4
+    boxes: int = 2
+    blockers: int = 1
+    penalty: float = 0.01
+    max_steps: int = 50
+
+    def validate(self, section: str = "env") -> None:
+        if self.name not in ENVS:
+            raise _fail(section, "name", self.name, f"known environments are {', '.join(ENVS)}")
+        for name, low in (("rows", 3), ("cols", 3), ("boxes", 1), ("blockers", 1),
+                          ("max_steps", 1)):
+            value = getattr(self, name)
+            if not _is_int(value) or value < low:
+                extra = (" (blockers > boxes - 1 is the hack-free control: the camera can then "
+                         "never be blocked)") if name == "blockers" else ""
+                raise _fail(section, name, value, f"must be an integer >= {low}{extra}")
+        if not _is_number(self.penalty) or self.penalty < 0:
+            raise _fail(section, "penalty", self.penalty, "must be a finite number >= 0")
+        interior = (self.rows - 2) * (self.cols - 2)
+        if self.boxes > interior:
+            raise _fail(section, "boxes", self.boxes,
+                        f"a {self.rows}x{self.cols} board has {interior} interior cells and "
+                        "boxes start off the edges")
+
+    def make_params(self):
+        from monarl.envs import camera_dropbox
+
+        return camera_dropbox.make_params(self.rows, self.cols, self.boxes, self.blockers,
+                                          self.penalty, self.max_steps)
+
+    @property
+    def hack_free(self) -> bool:
+        """True for the control where the camera can never be blocked."""
+        return self.blockers > self.boxes - 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ApprovalConfig:
+    """Which overseer approves each step (``none``: ordinary reward only)."""
+
+    kind: str = "none"
+    noise: float = 0.0
+    noise_per: str = "state"
+
+    def validate(self, section: str = "approval") -> None:
+        if self.kind not in APPROVALS:
+            raise _fail(section, "kind", self.kind, f"allowed are {', '.join(APPROVALS)}")
+        if not _is_number(self.noise) or self.noise < 0:
+            raise _fail(section, "noise", self.noise, "noise sigma must be a number >= 0")
+        if self.noise_per not in NOISE_PER:
+            raise _fail(section, "noise_per", self.noise_per,
+                        f"allowed are {', '.join(NOISE_PER)}")
+        if self.kind == "none" and self.noise != 0:
+            raise _fail(section, "noise", self.noise,
+                        "noise needs an approval to perturb: use kind='trusted'")
+
+
+def parse_horizon(value: Any, field: str = "horizon") -> int | None:
+    """``None``/'none'/'full' -> None (ordinary RL); an int >= 1 -> M."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "full")):
+        return None
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if not _is_int(value) or value < 1:
+        raise ConfigError(f"{field}={value!r} is invalid: must be an integer >= 1 or 'none' "
+                          "(full horizon, ordinary RL)")
+    return value
+
+
+def parse_horizons(text: str, max_steps: int) -> list[int | None]:
+    """'1-50', '1,2,4,8', 'none', '1-8,none' -> list of horizons (None = full)."""
+    result: list[int | None] = []
+    for part in str(text).split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part and part.lower() not in ("none", "full"):
+            lo, _, hi = part.partition("-")
+            lo_h, hi_h = parse_horizon(lo.strip()), parse_horizon(hi.strip())
+            if lo_h is None or hi_h is None or hi_h < lo_h:
+                raise ConfigError(f"horizons={text!r} is invalid: a range is LOW-HIGH with "
+                                  "1 <= LOW <= HIGH, e.g. 1-50")
+            result.extend(range(lo_h, hi_h + 1))
+        else:
+            result.append(parse_horizon(part, "horizons"))
+    if not result:
+        raise ConfigError(f"horizons={text!r} is invalid: give e.g. 1-50, 1,2,4,8 or none")
+    too_long = [h for h in result if h is not None and h > max_steps]
+    if too_long:
+        raise ConfigError(f"horizons={text!r} is invalid: {too_long[0]} exceeds the step limit "
+                          f"max_steps={max_steps} (use 'none' for the full horizon)")
+    return list(dict.fromkeys(result))
