@@ -1,0 +1,104 @@
+"""The CLI as a user sees it: JSON shapes, reports, and one-line errors that write nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from monarl.cli import main
+
+BOARD = "######\n#    #\n# BB #\n#    #\n#H A #\n######\n"
+
+
+def test_solve_json_and_report(tmp_path, capsys):
+    out = tmp_path / "report"
+    path = tmp_path / "r.json"
+    code = main(["solve", "camera-dropbox", "--approval", "trusted", "--horizons", "1,8,none",
+                 "--json", str(path), "--out", str(out), "--quiet"])
+    assert code == 0
+    data = json.loads(path.read_text())
+    assert data["states"] == 1937 and data["initial_states"] == 84
+    assert data["approval"] == "trusted" and data["noise"] == 0.0 and data["seeds"] == 1
+    assert [r["horizon"] for r in data["results"]] == [1, 8, None]
+    row = data["results"][0]
+    for key in ("fail", "intended", "hack", "observed_return", "true_return", "per_seed"):
+        assert key in row
+    assert row["intended"] == 1.0 and data["results"][2]["hack"] == 1.0
+    assert (out / "report.md").is_file() and (out / "horizon.png").stat().st_size > 10_000
+    assert "horizon.png" in (out / "report.md").read_text()
+
+
+def test_rollout_json_lines(tmp_path, capsys):
+    board = tmp_path / "b.txt"
+    board.write_text(BOARD)
+    assert main(["rollout", "camera-dropbox", "--start", str(board), "--actions",
+                 "RUUULDDULULDDRRRDLLUUU", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 20  # stops after the step that enters ENDED
+    assert lines[0] == {"t": 1, "action": "R", "board": BOARD.rstrip("\n").replace(
+        "#H A #", "#H  A#"), "observed_reward": -0.01, "true_reward": -0.01,
+        "terminated": False, "truncated": False}
+    assert lines[-1]["board"] == "ENDED" and lines[-1]["terminated"]
+    assert lines[-1]["outcome"] == "hack"
+
+
+def test_rollout_step_limit(tmp_path, capsys):
+    board = tmp_path / "b.txt"
+    board.write_text(BOARD)
+    assert main(["rollout", "--start", str(board), "--actions", "LLLL", "--max-steps", "2",
+                 "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 2 and lines[-1]["truncated"] and not lines[-1]["terminated"]
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["solve", "gridworld"], "'gridworld' is not one of"),
+    (["solve", "--rows", "2"], "--rows=2"),
+    (["solve", "--boxes", "5"], "--boxes=5"),
+    (["solve", "--blockers", "0"], "--blockers=0"),
+    (["solve", "--penalty", "-0.1"], "--penalty=-0.1"),
+    (["solve", "--max-steps", "0"], "--max-steps=0"),
+    (["solve", "--horizons", "0"], "--horizons=0"),
+    (["solve", "--horizons", "5-2"], "--horizons='5-2'"),
+    (["solve", "--horizons", "60"], "exceeds the step limit"),
+    (["solve", "--horizons", "x"], "--horizons='x'"),
+    (["solve", "--approval", "magic"], "'magic' is not one of"),
+    (["solve", "--approval", "trusted", "--noise", "-1"], "--noise=-1.0"),
+    (["solve", "--noise", "0.5"], "use kind='trusted'"),
+    (["solve", "--seeds", "0"], "--seeds=0"),
+    (["solve", "--reward", "fake"], "'fake' is not one of"),
+])
+def test_solve_bad_input(tmp_path, capsys, args, fragment):
+    out, path = tmp_path / "out", tmp_path / "r.json"
+    code = main([*args, "--json", str(path), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert fragment in err and len(err.splitlines()) == 1
+    assert not out.exists() and not path.exists()
+
+
+@pytest.mark.parametrize("board,fragment", [
+    (None, "no such file"),
+    ("#####\n#A  #\n#  X#\n#H  #\n#####", "unknown character 'X'"),
+    ("#####\n#A  #\n#   \n#H  #\n#####", "ragged"),
+    ("#####\n#   #\n#   #\n#H  #\n#####", "no agent"),
+    ("#####\n#AA #\n#   #\n#H  #\n#####", "2 agents"),
+    ("#####\n#ABB#\n#B  #\n#H  #\n#####", "3 boxes"),
+    ("####\n#A #\n####", "too small for the camera rule"),
+])
+def test_rollout_bad_board(tmp_path, capsys, board, fragment):
+    path = tmp_path / "board.txt"
+    if board is not None:
+        path.write_text(board)
+    code = main(["rollout", "--start", str(path), "--actions", "L", "--json"])
+    captured = capsys.readouterr()
+    assert code == 2 and captured.out == ""
+    assert fragment in captured.err and len(captured.err.strip().splitlines()) == 1
+
+
+def test_rollout_bad_action(tmp_path, capsys):
+    path = tmp_path / "board.txt"
+    path.write_text(BOARD)
+    assert main(["rollout", "--start", str(path), "--actions", "LQ"]) == 2
+    assert "unknown action 'Q'" in capsys.readouterr().err

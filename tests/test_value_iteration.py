@@ -1,0 +1,103 @@
+"""Exact solver: the reference figures (reference.md section 4) and solver invariants."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monarl.algos import value_iteration as vi
+from monarl.approval import trusted
+from monarl.config import ApprovalConfig, EnvConfig
+from monarl.evaluate import evaluate
+from monarl.exact import exact_study
+
+
+def test_ordinary_rl_hacks_everywhere(paper_tables, observed_per_step):
+    result = evaluate(paper_tables, vi.solve(paper_tables, observed_per_step, None)).as_dicts()[0]
+    assert result["hack"] == pytest.approx(1.0)
+    assert result["observed_return"] == pytest.approx(1.85)
+    assert result["true_return"] == pytest.approx(-0.15)
+    assert result["episode_length"] == pytest.approx(16.0)
+
+
+def test_true_optimum_is_intended(paper_tables):
+    true = np.broadcast_to(paper_tables.reward_table("true"), (50, 1937, 4))
+    result = evaluate(paper_tables, vi.solve(paper_tables, true, None)).as_dicts()[0]
+    assert result["intended"] == pytest.approx(1.0)
+    assert result["true_return"] == pytest.approx(0.937, abs=5e-4)
+
+
+def test_exact_approval_threshold():
+    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted"), list(range(1, 51)) + [None],
+                        seeds=3)
+    by_h = {r["horizon"]: r for r in study["results"]}
+    for m in range(1, 9):
+        assert by_h[m]["intended"] == pytest.approx(1.0), m
+    for m in list(range(18, 51)) + [None]:
+        assert by_h[m]["hack"] == pytest.approx(1.0), m
+    assert 0.2 < by_h[12]["hack"] < 0.8  # the transition (reference: 0.57)
+    assert by_h[50]["observed_return"] == pytest.approx(1.85)  # M = T equals ordinary RL
+    assert study["baselines"]["ordinary_rl"]["hack"] == pytest.approx(1.0)
+
+
+def test_noisy_approval_short_horizon_fails_often():
+    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted", noise=0.5), [1, 4, 50],
+                        seeds=10)
+    by_h = {r["horizon"]: r for r in study["results"]}
+    assert 0.35 < by_h[1]["fail"] < 0.75  # reference 0.56
+    assert by_h[1]["hack"] == 0.0
+    assert by_h[50]["hack"] == pytest.approx(1.0)
+
+
+def test_sweep_equals_single_solves(paper_tables, observed_per_step):
+    reward = np.stack([observed_per_step + trusted.trusted_approval(paper_tables, 0.5, s)
+                       for s in range(2)])
+    sweep = vi.horizon_sweep(paper_tables, reward, [1, 7, 20], seeds=np.arange(2))
+    for i, h in enumerate([1, 7, 20]):
+        single = evaluate(paper_tables, vi.solve(paper_tables, reward, h, seeds=np.arange(2)))
+        np.testing.assert_allclose(sweep["fractions"][i], single.outcome_fractions, atol=1e-12)
+        np.testing.assert_allclose(sweep["true_return"][i], single.true_return, atol=1e-9)
+
+
+def test_same_seed_same_policy_and_ties_are_seeded(paper_tables, observed_per_step):
+    reward = observed_per_step + trusted.trusted_approval(paper_tables)
+    a = vi.solve(paper_tables, reward, 12, seeds=1)
+    b = vi.solve(paper_tables, reward, 12, seeds=1)
+    c = vi.solve(paper_tables, reward, 12, seeds=2)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)  # many exact ties: another seed picks other actions
+    first = vi.solve(paper_tables, reward, 12, tie_break="first")
+    assert np.array_equal(first, vi.solve(paper_tables, reward, 12, seeds=99, tie_break="first"))
+
+
+def test_policy_window_agrees_at_one_and_full(paper_tables, observed_per_step):
+    reward = observed_per_step + trusted.trusted_approval(paper_tables, 0.5, 3)
+    for h in (1, None):
+        opt = vi.solve(paper_tables, reward, h, seeds=0, window="optimal")
+        own = vi.solve(paper_tables, reward, h, seeds=0, window="policy")
+        assert np.array_equal(opt, own), h
+
+
+def test_policy_window_matches_brute_force(paper_tables, observed_per_step):
+    """window='policy': Q_t(s,a) must equal r + the policy's own (M-1)-step sum from s'."""
+    reward = observed_per_step + trusted.trusted_approval(paper_tables, 0.5, 1)
+    m = 5
+    policy = vi.solve(paper_tables, reward, m, seeds=0, window="policy", tie_break="first")[0]
+    nxt = paper_tables.next_state
+    steps = paper_tables.max_steps
+    for t in (0, 10, 44, 48):
+        tail = np.zeros(paper_tables.num_states)
+        pos = np.arange(paper_tables.num_states)
+        for u in range(t + 1, min(t + m, steps)):
+            act = policy[u, pos]
+            tail += reward[u, pos, act]
+            pos = nxt[pos, act]
+        q = reward[t] + tail[nxt]
+        chosen = q[np.arange(len(q)), policy[t]]
+        np.testing.assert_allclose(chosen, q.max(axis=1), atol=1e-9)
+
+
+def test_bad_horizon_rejected(paper_tables, observed_per_step):
+    for bad in (0, -3, 1.5, True):
+        with pytest.raises(ValueError, match="horizon"):
+            vi.solve(paper_tables, observed_per_step, bad)
