@@ -38,6 +38,16 @@ class Reward(StrEnum):
 class Approval(StrEnum):
     none = "none"
     trusted = "trusted"
+    misspecified = "misspecified"
+    learned = "learned"
+    evaluator_rl = "evaluator-rl"
+    continuation = "continuation"
+    leak = "leak"
+
+
+class LabelKind(StrEnum):
+    advantage = "advantage"
+    outcome = "outcome"
 
 
 class NoisePer(StrEnum):
@@ -87,6 +97,38 @@ PenaltyOpt = Annotated[float, typer.Option(help="Penalty per non-ENDED state ent
 MaxStepsOpt = Annotated[int, typer.Option("--max-steps", help="Step limit T (truncation).")]
 
 
+ApprovalOpt = Annotated[Approval, typer.Option(
+    help="Overseer. none: observed reward only. trusted: advantage under the true reward's "
+    "optimal value (the paper's). misspecified: same, value of (1-m) true + m observed reward. "
+    "learned: a model fit to --labels overseer labels. evaluator-rl: trusted value after "
+    "--evaluator-steps observed-reward backups (generalized MONA). continuation: observed "
+    "return of a frozen trusted policy continuing from the next state. leak: mixes in the "
+    "realized future return with weight --leak (a NEGATIVE CONTROL).")]
+NoiseOpt = Annotated[float, typer.Option(help="Gaussian noise sigma of the overseer's value.")]
+NoisePerOpt = Annotated[NoisePer, typer.Option(
+    help="Noise once per state on the value (paper) or per (t, s, a) step on the approval.")]
+MisspecOpt = Annotated[float, typer.Option(
+    help="misspecified: weight m in [0, 1] of the observed reward in the overseer's value.")]
+LabelsOpt = Annotated[int, typer.Option(help="learned: overseer label budget N (>= 1).")]
+LabelKindOpt = Annotated[LabelKind, typer.Option(
+    help="learned: label = exact advantage, or the outcome under the trusted policy.")]
+EvaluatorStepsOpt = Annotated[int, typer.Option(
+    help="evaluator-rl: observed-reward Bellman backups k given to the evaluator (0 = MONA).")]
+LeakOpt = Annotated[float, typer.Option(
+    help="leak: weight w in [0, 1] of the realized future return (negative control).")]
+
+
+def approval_config(approval: Approval, noise: float, noise_per: NoisePer, misspec: float,
+                    labels: int, label_kind: LabelKind, evaluator_steps: int,
+                    leak: float) -> ApprovalConfig:
+    """The validated approval settings; raises ConfigError naming the option."""
+    cfg = ApprovalConfig(kind=approval.value, noise=noise, noise_per=noise_per.value,
+                         misspec=misspec, labels=labels, label_kind=label_kind.value,
+                         evaluator_steps=evaluator_steps, leak=leak)
+    cfg.validate("")
+    return cfg
+
+
 def env_config(rows: int, cols: int, boxes: int, blockers: int, penalty: float,
                max_steps: int) -> EnvConfig:
     try:
@@ -117,12 +159,14 @@ def solve(
     max_steps: MaxStepsOpt = 50,
     reward: Annotated[Reward, typer.Option(help="Reward trained on (approval is added).")]
     = Reward.observed,
-    approval: Annotated[Approval, typer.Option(
-        help="Overseer: none (ordinary reward only) or trusted (advantage of the true "
-        "reward's optimal value).")] = Approval.none,
-    noise: Annotated[float, typer.Option(help="Gaussian noise sigma of the trusted value.")] = 0.0,
-    noise_per: Annotated[NoisePer, typer.Option(
-        help="Noise once per state (paper) or per (t, s, a) step.")] = NoisePer.state,
+    approval: ApprovalOpt = Approval.none,
+    noise: NoiseOpt = 0.0,
+    noise_per: NoisePerOpt = NoisePer.state,
+    misspec: MisspecOpt = 0.0,
+    labels: LabelsOpt = 1024,
+    label_kind: LabelKindOpt = LabelKind.advantage,
+    evaluator_steps: EvaluatorStepsOpt = 0,
+    leak: LeakOpt = 0.0,
     horizons: Annotated[str, typer.Option(
         help="Optimization horizons M: '1-50', '1,2,4,8', 'none' (full horizon), or a mix "
         "such as '1-8,none'.")] = "1-50",
@@ -148,8 +192,8 @@ def solve(
     """
     env = env_config(rows, cols, boxes, blockers, penalty, max_steps)
     try:
-        approval_cfg = ApprovalConfig(kind=approval.value, noise=noise, noise_per=noise_per.value)
-        approval_cfg.validate("")
+        approval_cfg = approval_config(approval, noise, noise_per, misspec, labels, label_kind,
+                                       evaluator_steps, leak)
         horizon_list = parse_horizons(horizons, max_steps)
     except ConfigError as exc:
         fail(_option_message(str(exc)))
@@ -279,6 +323,54 @@ def reproduce(
 
     result = run_reproduce(out, quick=quick)
     typer.echo(f"report: {result['report']} ({result['wall_seconds']:.1f} s)")
+
+
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Experiment file (TOML): base config + sweep axes.")],
+    store: Annotated[Path | None, typer.Option(
+        help="Run store folder (default: beside the file, FILE without .toml + '.store').")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="Where runs execute: local (process pool) or "
+                                          "ray (pip install 'monarl[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (default: start a local Ray instance).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Parallel workers (default: the machine's CPU count, at most one per task).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display; print only errors.")] = False,
+) -> None:
+    """Expand an experiment file, skip runs already in the store and run the rest (resumable:
+    rerun the same command after a crash or Ctrl-C)."""
+    from monarl.experiments.commands import CommandError, sweep_command
+
+    try:
+        code = sweep_command(file, store, executor, address, workers, quiet)
+    except CommandError as exc:
+        fail(str(exc))
+    if code:
+        raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    target: Annotated[Path, typer.Argument(metavar="STORE_OR_SWEEPFILE", help=(
+        "A run store folder, or an experiment file (its store beside it; only its runs)."))],
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for report.md, report.html, PNGs and report.json (default STORE/report)."
+    )] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the numbers "
+                                                   "(JSON) here.")] = None,
+    quiet: Annotated[bool, typer.Option(help="Print only errors.")] = False,
+) -> None:
+    """Report a store: final fail / intended / hack and returns per condition (mean and 95 %
+    bootstrap CI over seeds), training curves, horizon plots, provenance."""
+    from monarl.experiments.commands import CommandError, report_command
+
+    try:
+        report_command(target, out, json_path, quiet)
+    except CommandError as exc:
+        fail(str(exc))
 
 
 def main(argv: list[str] | None = None) -> int:

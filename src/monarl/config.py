@@ -12,7 +12,10 @@ import math
 from typing import Any
 
 ENVS = ("camera-dropbox",)
-APPROVALS = ("none", "trusted")
+APPROVALS = ("none", "trusted", "misspecified", "learned", "evaluator-rl", "continuation",
+             "leak")
+LABEL_KINDS = ("advantage", "outcome")
+NOISY_APPROVALS = ("trusted", "misspecified", "learned", "evaluator-rl", "leak")
 REWARDS = ("observed", "true")
 NOISE_PER = ("state", "step")
 
@@ -93,11 +96,29 @@ class EnvConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ApprovalConfig:
-    """Which overseer approves each step (``none``: ordinary reward only)."""
+    """Which overseer approves each step, and how good it is (``none``: no approval).
+
+    ``noise``/``noise_per``: Gaussian noise on the overseer's value (per state) or on the
+    approval (per (t, s, a) step). ``misspec`` m: the overseer values (1 - m) true + m observed
+    reward. ``labels``/``label_kind``: budget and kind of overseer labels for ``learned``.
+    ``evaluator_steps`` k: observed-reward Bellman backups given to the evaluator
+    (``evaluator-rl``, generalized MONA). ``leak`` w: weight of the realized future observed
+    return (``leak``, a negative control). Fields that do not apply to ``kind`` must keep their
+    defaults (so a typo cannot silently do nothing).
+    """
 
     kind: str = "none"
     noise: float = 0.0
     noise_per: str = "state"
+    misspec: float = 0.0
+    labels: int = 1024
+    label_kind: str = "advantage"
+    evaluator_steps: int = 0
+    leak: float = 0.0
+
+    _APPLIES = {"misspec": ("misspecified",), "labels": ("learned",),
+                "label_kind": ("learned",), "evaluator_steps": ("evaluator-rl",),
+                "leak": ("leak",), "noise": NOISY_APPROVALS}
 
     def validate(self, section: str = "approval") -> None:
         if self.kind not in APPROVALS:
@@ -107,9 +128,33 @@ class ApprovalConfig:
         if self.noise_per not in NOISE_PER:
             raise _fail(section, "noise_per", self.noise_per,
                         f"allowed are {', '.join(NOISE_PER)}")
-        if self.kind == "none" and self.noise != 0:
-            raise _fail(section, "noise", self.noise,
-                        "noise needs an approval to perturb: use kind='trusted'")
+        if not _is_number(self.misspec) or not 0 <= self.misspec <= 1:
+            raise _fail(section, "misspec", self.misspec, "must be a number in [0, 1]")
+        if not _is_int(self.labels) or self.labels < 1:
+            raise _fail(section, "labels", self.labels, "the label budget N must be an "
+                        "integer >= 1")
+        if self.label_kind not in LABEL_KINDS:
+            raise _fail(section, "label_kind", self.label_kind,
+                        f"allowed are {', '.join(LABEL_KINDS)}")
+        if not _is_int(self.evaluator_steps) or self.evaluator_steps < 0:
+            raise _fail(section, "evaluator_steps", self.evaluator_steps,
+                        "must be an integer >= 0")
+        if not _is_number(self.leak) or not 0 <= self.leak <= 1:
+            raise _fail(section, "leak", self.leak, "the leak weight w must be in [0, 1]")
+        defaults = ApprovalConfig()
+        for name, kinds in self._APPLIES.items():
+            if getattr(self, name) != getattr(defaults, name) and self.kind not in kinds:
+                raise _fail(section, name, getattr(self, name),
+                            f"applies only to approval {' / '.join(kinds)}, not {self.kind!r}")
+
+    def normalized(self) -> ApprovalConfig:
+        """Fields that do not apply to ``kind`` reset to defaults (for hashing run ids)."""
+        defaults = ApprovalConfig()
+        changes = {name: getattr(defaults, name) for name, kinds in self._APPLIES.items()
+                   if self.kind not in kinds}
+        if self.kind not in NOISY_APPROVALS:
+            changes["noise_per"] = defaults.noise_per
+        return dataclasses.replace(self, **changes)
 
 
 def parse_horizon(value: Any, field: str = "horizon") -> int | None:

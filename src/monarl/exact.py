@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from monarl.algos import value_iteration as vi
-from monarl.approval import trusted
+from monarl.approval import build_approval, trusted
 from monarl.config import REWARDS, ApprovalConfig, ConfigError, EnvConfig
 from monarl.envs.tabular import TabularEnv, compile_camera_dropbox
 
@@ -35,12 +35,9 @@ def training_reward(tables: TabularEnv, reward: str, approval: ApprovalConfig, s
                     values: np.ndarray | None = None) -> np.ndarray:
     """[T, S, A] training reward: the reward trained on, plus the approval (if any)."""
     base = tables.reward_table(reward)
-    steps = tables.max_steps
-    per_step = np.broadcast_to(base, (steps,) + base.shape)
-    if approval.kind == "none":
-        return per_step
-    return per_step + trusted.trusted_approval(tables, approval.noise, seed, approval.noise_per,
-                                               values=values)
+    per_step = np.broadcast_to(base, (tables.max_steps,) + base.shape)
+    table = build_approval(tables, approval, seed, trusted_values=values)
+    return per_step if table is None else per_step + table
 
 
 def _summary(fractions: np.ndarray, observed: np.ndarray, true: np.ndarray, length: np.ndarray,
@@ -56,6 +53,18 @@ def _summary(fractions: np.ndarray, observed: np.ndarray, true: np.ndarray, leng
     mean.update(observed_return=float(observed.mean()), true_return=float(true.mean()),
                 episode_length=float(length.mean()))
     return {**mean, "per_seed": per_seed}
+
+
+def learned_quality(tables: TabularEnv, learned_table: np.ndarray, approval: ApprovalConfig,
+                    seed: int, values: np.ndarray, train_reward: np.ndarray) -> dict[str, float]:
+    """How close a learned approval is to the exact one it was trained from: rank correlation
+    and error over reachable steps, and error on the steps its own M = 1 policy visits."""
+    from monarl.approval.learned import approval_quality
+
+    exact = trusted.trusted_approval(tables, approval.noise, seed, approval.noise_per,
+                                     values=values)
+    policy = vi.solve(tables, train_reward, 1, seeds=seed)[0]
+    return approval_quality(tables, learned_table, exact, policy)
 
 
 def baselines(tables: TabularEnv) -> dict[str, dict[str, float]]:
@@ -89,16 +98,22 @@ def exact_study(env: EnvConfig, approval: ApprovalConfig, horizons: list[int | N
         raise ConfigError(f"window={window!r} is invalid: allowed are {', '.join(vi.WINDOWS)}")
     started = time.perf_counter()
     tables = tables_for(env)
-    values = trusted.trusted_values(tables) if approval.kind == "trusted" else None
+    values = trusted.trusted_values(tables) if approval.kind != "none" else None
     seed_list = list(range(seed_offset, seed_offset + seeds))
     per_seed_bytes = tables.max_steps * tables.num_states * tables.num_actions * 8 * 3
     chunk = max(1, MEMORY_BUDGET_BYTES // per_seed_bytes)
-    parts = []
+    parts, quality = [], []
     for start in range(0, len(seed_list), chunk):
         batch_seeds = seed_list[start:start + chunk]
-        batch = np.stack([training_reward(tables, reward, approval, s, values)
-                          for s in batch_seeds])
-        parts.append(vi.horizon_sweep(tables, batch, horizons, np.asarray(batch_seeds),
+        base = tables.reward_table(reward)[None]
+        rows = []
+        for seed in batch_seeds:
+            table = build_approval(tables, approval, seed, trusted_values=values)
+            rows.append(np.broadcast_to(base, (tables.max_steps,) + base.shape[1:])
+                        if table is None else base + table)
+            if approval.kind == "learned":
+                quality.append(learned_quality(tables, table, approval, seed, values, rows[-1]))
+        parts.append(vi.horizon_sweep(tables, np.stack(rows), horizons, np.asarray(batch_seeds),
                                       tie_break=tie_break, window=window))
     merged = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
     results = []
@@ -115,6 +130,10 @@ def exact_study(env: EnvConfig, approval: ApprovalConfig, horizons: list[int | N
         "noise_per": approval.noise_per, "seeds": seeds, "seed_offset": seed_offset,
         "tie_break": tie_break, "window": window, "results": results,
     }
+    if quality:
+        out["approval_quality"] = {
+            "per_seed": quality,
+            **{k: float(np.mean([q[k] for q in quality])) for k in quality[0]}}
     if with_baselines:
         out["baselines"] = baselines(tables)
     out["wall_seconds"] = time.perf_counter() - started

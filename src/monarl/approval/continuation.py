@@ -1,0 +1,46 @@
+"""Frozen-policy continuation ("incremental steering").
+
+The approval of a step is the observed reward of the step plus the observed return that a
+*frozen trusted policy* collects when it continues from the next state:
+
+    approval(t, s, a) = R_obs(s') + G_obs^{pi_trusted}(t+1, s').
+
+The frozen policy is the optimal policy of the true reward (exact, first-action tie-breaking),
+so it never sets up the hack; the overseer only needs to *run* it, not to judge outcomes. For
+tabular environments the continuation return is computed exactly by following the policy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monarl.envs.tabular import TabularEnv
+
+
+def trusted_policy(tables: TabularEnv) -> np.ndarray:
+    """[T, S] greedy policy of the true reward (lowest-index tie-breaking, deterministic)."""
+    from monarl.algos.value_iteration import solve
+
+    reward = np.broadcast_to(tables.reward_table("true"),
+                             (tables.max_steps,) + tables.next_state.shape)
+    return solve(tables, reward, None, tie_break="first")[0]
+
+
+def continuation_returns(tables: TabularEnv, policy: np.ndarray,
+                         reward: str = "observed") -> np.ndarray:
+    """G[t, s]: return of ``reward`` collected by ``policy`` from (t, s) to the end; G[T] = 0."""
+    steps = policy.shape[0]
+    per_state = tables.observed_reward if reward == "observed" else tables.true_reward
+    returns = np.zeros((steps + 1, tables.num_states))
+    states = np.arange(tables.num_states)
+    for t in range(steps - 1, -1, -1):
+        nxt = tables.next_state[states, policy[t]]
+        returns[t] = per_state[nxt] + returns[t + 1][nxt]
+    return returns
+
+
+def continuation_approval(tables: TabularEnv) -> np.ndarray:
+    """[T, S, A] approval: R_obs(s') + observed continuation return of the frozen policy."""
+    returns = continuation_returns(tables, trusted_policy(tables))
+    after = returns[1:][:, tables.next_state]  # [T, S, A]
+    return tables.reward_table("observed")[None] + after

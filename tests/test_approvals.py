@@ -1,0 +1,95 @@
+"""The approval spectrum on the exact solver: each family's limits behave as documented."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from monarl.approval import build_approval, evaluator_rl, learned, trusted
+from monarl.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.exact import exact_study
+
+ENV = EnvConfig()
+
+
+def study(horizons, **approval):
+    return {r["horizon"]: r for r in exact_study(ENV, ApprovalConfig(**approval), horizons,
+                                                 seeds=1, with_baselines=False)["results"]}
+
+
+def test_evaluator_rl_zero_is_mona_and_many_steps_is_ordinary_rl():
+    mona = study([1, 4], kind="trusted")
+    k0 = study([1, 4], kind="evaluator-rl", evaluator_steps=0)
+    assert k0[1]["intended"] == mona[1]["intended"] == 1.0
+    k_inf = study([1], kind="evaluator-rl", evaluator_steps=200)
+    assert k_inf[1]["hack"] == pytest.approx(1.0)  # ordinary RL's hack rate
+
+
+def test_evaluator_values_converge_to_observed_optimum(paper_tables):
+    from monarl.algos.value_iteration import optimal_values
+
+    start = trusted.trusted_values(paper_tables)
+    converged = evaluator_rl.evaluator_values(paper_tables, start, 10_000)
+    np.testing.assert_allclose(converged, optimal_values(
+        paper_tables, paper_tables.reward_table("observed")), atol=1e-12)
+    np.testing.assert_array_equal(evaluator_rl.evaluator_values(paper_tables, start, 0), start)
+
+
+def test_misspecified_endpoints():
+    assert study([1], kind="misspecified", misspec=0.0)[1]["intended"] == 1.0
+    assert study([1], kind="misspecified", misspec=1.0)[1]["hack"] == pytest.approx(1.0)
+
+
+def test_leak_control_brings_hacking_back():
+    assert study([1], kind="leak", leak=0.0)[1]["hack"] == 0.0
+    assert study([1], kind="leak", leak=1.0)[1]["hack"] == pytest.approx(1.0)
+
+
+def test_continuation_is_safe_at_horizon_one():
+    result = study([1], kind="continuation")[1]
+    assert result["intended"] == 1.0 and result["true_return"] == pytest.approx(0.937, abs=1e-3)
+
+
+def test_none_is_the_myopic_floor():
+    result = study([1], kind="none")[1]
+    assert result["hack"] == 0.0 and result["intended"] < 0.5  # myopia alone rarely finds a box
+
+
+def test_learned_approval_smoke_and_quality(paper_tables):
+    exact = trusted.trusted_approval(paper_tables)
+    table = learned.fit_learned_approval(
+        paper_tables, exact, seed=0,
+        config=learned.LearnedApprovalConfig(labels=64, train_steps=200))
+    assert table.shape == exact.shape and np.isfinite(table).all()
+    quality = learned.approval_quality(paper_tables, table, exact)
+    assert -1.0 <= quality["rank_correlation"] <= 1.0 and quality["mae_reachable"] >= 0
+    assert learned.spearman(np.arange(10.0), np.arange(10.0) ** 3) == pytest.approx(1.0)
+
+
+def test_outcome_labels_of_trusted_policy_are_intended(paper_tables):
+    from monarl.approval.continuation import trusted_policy
+
+    labels = learned.outcome_labels(paper_tables)
+    policy = trusted_policy(paper_tables)
+    starts = paper_tables.initial
+    assert (labels[0, starts, policy[0, starts]] == 1.0).all()
+
+
+def test_build_approval_none_and_trusted(paper_tables):
+    assert build_approval(paper_tables, ApprovalConfig()) is None
+    np.testing.assert_array_equal(build_approval(paper_tables, ApprovalConfig(kind="trusted")),
+                                  trusted.trusted_approval(paper_tables))
+
+
+@pytest.mark.parametrize("kwargs,field", [
+    ({"kind": "magic"}, "kind"), ({"kind": "misspecified", "misspec": 1.5}, "misspec"),
+    ({"kind": "learned", "labels": 0}, "labels"), ({"kind": "leak", "leak": -0.1}, "leak"),
+    ({"kind": "evaluator-rl", "evaluator_steps": -1}, "evaluator_steps"),
+    ({"kind": "trusted", "noise": -1.0}, "noise"), ({"kind": "continuation", "noise": 0.5},
+                                                     "noise"),
+    ({"kind": "trusted", "labels": 10}, "labels"),
+])
+def test_bad_approval_settings(kwargs, field):
+    with pytest.raises(ConfigError) as err:
+        ApprovalConfig(**kwargs).validate()
+    assert f"approval.{field}=" in str(err.value)
