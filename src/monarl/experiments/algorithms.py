@@ -1,0 +1,278 @@
+"""The algorithm registry: name -> (settings section, checks, batching, runner).
+
+An algorithm plugs into experiments with one :class:`Algorithm` entry:
+
+- ``section``: its settings table (``[base.NAME]``), validated by the algorithm's own code;
+- ``batch_fields``: run fields that may differ between runs executed together in one process
+  call (``seed`` for every algorithm here; ``horizon`` too for the exact solver, which solves
+  every horizon in one scan);
+- ``run(runs, ctx)``: a generator that executes a batch of runs that agree on everything but
+  ``batch_fields`` and yields ``(run, final_metrics, info)`` per run as soon as it is done. It
+  may append training metrics (evaluation points) with ``ctx.log(run, {...})`` and report
+  progress with ``ctx.progress(runs, env_steps)``;
+- ``steps(run)``: environment steps per run, for progress and ETA (None when meaningless).
+
+``exact`` (the value-iteration study of :mod:`monarl.exact`) is built in. ``ppo`` imports
+:mod:`monarl.algos.ppo` lazily, so the registry works (and says what is missing) without it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
+
+from monarl.config import ConfigError
+from monarl.experiments import spec as spec_mod
+
+FINAL_METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
+
+
+class Context(Protocol):
+    def log(self, run: spec_mod.RunSpec, line: dict[str, Any]) -> None: ...
+
+    def progress(self, runs: list[spec_mod.RunSpec], env_steps: int) -> None: ...
+
+
+Runner = Callable[[list[spec_mod.RunSpec], Context], Iterator[tuple[Any, dict, dict]]]
+
+
+@dataclasses.dataclass
+class Algorithm:
+    name: str
+    description: str
+    loader: Callable[[], tuple[spec_mod.Section, Runner]]
+    batch_fields: tuple[str, ...] = ("seed",)
+    steps: Callable[[spec_mod.RunSpec], int | None] = lambda run: None
+    extra_check: Callable[[spec_mod.RunSpec, str], None] | None = None
+    light: bool = False
+    """Tasks take well under a second: the default local executor then prefers running in
+    the sweep process over paying each worker process's start-up (import JAX, compile)."""
+    _loaded: tuple[spec_mod.Section, Runner] | None = None
+
+    def load(self) -> tuple[spec_mod.Section, Runner]:
+        """Import the implementation and register the settings section (once)."""
+        if self._loaded is None:
+            self._loaded = self.loader()
+            spec_mod.register_section(self._loaded[0], common=False)
+        return self._loaded
+
+    def run(self, runs: list[spec_mod.RunSpec], ctx: Context):
+        return self.load()[1](runs, ctx)
+
+    def check(self, run: spec_mod.RunSpec, prefix: str = "") -> None:
+        if self.extra_check is not None:
+            self.extra_check(run, prefix)
+
+    def batch_key(self, run: spec_mod.RunSpec) -> str:
+        import json
+
+        return json.dumps(run.without(*self.batch_fields), sort_keys=True)
+
+
+REGISTRY: dict[str, Algorithm] = {}
+
+
+def register(algorithm: Algorithm) -> Algorithm:
+    REGISTRY[algorithm.name] = algorithm
+    return algorithm
+
+
+def names() -> list[str]:
+    return list(REGISTRY)
+
+
+def get(name: Any, label: str = "algo") -> Algorithm:
+    """The algorithm called ``name`` with its section loaded; ConfigError naming the field."""
+    if not isinstance(name, str) or name not in REGISTRY:
+        raise ConfigError(
+            f"{label}={name!r} is invalid: known algorithms are {', '.join(REGISTRY)}"
+        )
+    algorithm = REGISTRY[name]
+    algorithm.load()
+    return algorithm
+
+
+def contiguous(seeds: list[int]) -> list[list[int]]:
+    """[0, 1, 2, 5, 6] -> [[0, 1, 2], [5, 6]] (solvers take a seed offset and a count)."""
+    blocks: list[list[int]] = []
+    for s in sorted(seeds):
+        if blocks and s == blocks[-1][-1] + 1:
+            blocks[-1].append(s)
+        else:
+            blocks.append([s])
+    return blocks
+
+
+# exact ------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ExactSettings:
+    """Settings of the exact solver (``monarl solve`` options of the same names)."""
+
+    reward: str = "observed"
+    tie_break: str = "random"
+    window: str = "optimal"
+
+    def validate(self, section: str = "exact") -> None:
+        from monarl.algos.value_iteration import TIE_BREAKS, WINDOWS
+        from monarl.config import REWARDS
+
+        for name, allowed in (("reward", REWARDS), ("tie_break", TIE_BREAKS), ("window", WINDOWS)):
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(
+                    f"{section}.{name}={value!r} is invalid: allowed are {', '.join(allowed)}"
+                )
+
+
+def _exact_loader():
+    return spec_mod.dataclass_section("exact", ExactSettings), _run_exact
+
+
+def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
+    """Solve a batch (same env/approval/settings) with as few ``exact_study`` calls as
+    possible: runs are grouped into rectangles horizons x contiguous seeds."""
+    from monarl.exact import exact_study
+
+    first = runs[0]
+    by_key = {(r.horizon, r.seed): r for r in runs}
+    seeds_of: dict[int | None, set[int]] = defaultdict(set)
+    for r in runs:
+        seeds_of[r.horizon].add(r.seed)
+    rectangles: dict[tuple[int, ...], list[int | None]] = defaultdict(list)
+    for horizon, seeds in seeds_of.items():
+        rectangles[tuple(sorted(seeds))].append(horizon)
+    settings: ExactSettings = first.settings
+    for seeds, horizons in rectangles.items():
+        for block in contiguous(list(seeds)):
+            study = exact_study(
+                first.env,
+                first.approval,
+                horizons,
+                seeds=len(block),
+                seed_offset=block[0],
+                reward=settings.reward,
+                tie_break=settings.tie_break,
+                window=settings.window,
+                with_baselines=False,
+            )
+            batch = {"runs": len(block) * len(horizons), "wall_seconds": study["wall_seconds"]}
+            info = {
+                "states": study["states"],
+                "initial_states": study["initial_states"],
+                "hack_free": study["hack_free"],
+                "batch": batch,
+            }
+            for row in study["results"]:
+                for i, seed in enumerate(block):
+                    yield by_key[(row["horizon"], seed)], dict(row["per_seed"][i]), info
+
+
+register(
+    Algorithm(
+        name="exact",
+        description="exact finite-horizon solver with horizon M (monarl solve)",
+        loader=_exact_loader,
+        batch_fields=("seed", "horizon"),
+        light=True,
+    )
+)
+
+
+# ppo --------------------------------------------------------------------------------------
+
+
+def _ppo_module():
+    try:
+        return importlib.import_module("monarl.algos.ppo")
+    except ImportError as exc:
+        raise ConfigError(
+            f"algo='ppo' is not available: monarl.algos.ppo cannot be imported "
+            f"({exc}); it arrives with the PPO issue"
+        ) from None
+
+
+def _ppo_loader():
+    ppo = _ppo_module()
+    cls = ppo.PPOConfig
+
+    def build(data, label):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{label} must be a table of settings, got {data!r}")
+        floats = spec_mod._float_fields(cls)
+        data = {k: float(v) if k in floats and type(v) is int else v for k, v in data.items()}
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as exc:
+            message = str(exc)
+            if label != "ppo" and message.startswith("ppo"):
+                message = label + message[3:]
+            raise ConfigError(message) from None
+
+    section = spec_mod.Section(
+        "ppo",
+        build,
+        lambda: tuple(f.name for f in dataclasses.fields(cls)),
+        dump=lambda obj: obj.to_dict(),
+    )
+    return section, _run_ppo
+
+
+def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
+    """Train a batch of seeds of one condition in one vmapped call per contiguous block."""
+    ppo = _ppo_module()
+    first = runs[0]
+    by_seed = {r.seed: r for r in runs}
+    config = first.settings
+    env = dataclasses.asdict(first.env)
+    for block in contiguous(list(by_seed)):
+        block_runs = [by_seed[s] for s in block]
+
+        def progress(env_steps, block_runs=block_runs):
+            ctx.progress(block_runs, int(env_steps))
+
+        result = ppo.run_ppo(
+            env=env,
+            approval=first.approval.kind,
+            noise=first.approval.noise,
+            horizon=first.horizon,
+            seeds=len(block),
+            steps=config.total_steps,
+            seed_offset=block[0],
+            noise_per=first.approval.noise_per,
+            config=config,
+            progress=progress,
+        )
+        curves = result.get("curves", {})
+        points = curves.get("env_steps", [])
+        names = [k for k in curves if k != "env_steps"]
+        batch = {
+            "runs": len(block),
+            "wall_seconds": result.get("wall_seconds"),
+            "env_steps_per_second": result.get("env_steps_per_second"),
+        }
+        info = {"steps": result.get("steps"), "batch": batch}
+        for i, run in enumerate(block_runs):
+            for e, steps in enumerate(points):
+                ctx.log(run, {"env_steps": steps, **{n: curves[n][i][e] for n in names}})
+            final = {k: v for k, v in result["per_seed"][i].items() if k != "seed"}
+            yield run, final, info
+
+
+def _ppo_steps(run: spec_mod.RunSpec) -> int | None:
+    return getattr(run.settings, "total_steps", None)
+
+
+register(
+    Algorithm(
+        name="ppo",
+        description="PPO in JAX with MONA's horizon and approval (monarl train)",
+        loader=_ppo_loader,
+        batch_fields=("seed",),
+        steps=_ppo_steps,
+    )
+)

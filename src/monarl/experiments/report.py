@@ -1,0 +1,546 @@
+"""Reports of a run store (or of one experiment file's runs): Markdown, self-contained HTML,
+PNG plots and JSON with the same numbers.
+
+Runs that differ only in ``seed`` form a *condition*; every number is the mean over its seeds
+with a 95 % percentile-bootstrap confidence interval (:func:`monarl.plots.bootstrap_ci`).
+When the optimization horizon is swept, conditions that differ only in the horizon form a
+*panel*: one table row per M and the foundation's horizon plot (:func:`monarl.plots.
+horizon_plot`, fed a study-shaped dict whose ``results`` equal what ``monarl solve`` returns
+for the same settings). Runs that logged evaluation points (``env_steps`` plus outcome
+fractions in metrics.jsonl) get training curves: mean and bootstrap band against steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from monarl.experiments.query import flatten, load_runs
+from monarl.experiments.spec import SpecError, default_store, load_sweep
+from monarl.experiments.store import Store, StoreError
+
+OUTCOMES = ("fail", "intended", "hack")
+RETURNS = ("observed_return", "true_return")
+MAX_CURVES_PER_PLOT = 8
+
+
+class ReportError(ValueError):
+    """Nothing to report on, or an unusable target."""
+
+
+# Loading ------------------------------------------------------------------------------------
+
+
+def resolve_target(path: str | Path) -> dict[str, Any]:
+    """A store directory or an experiment file -> store, run ids, labels, title."""
+    path = Path(path)
+    if not path.exists():
+        raise ReportError(f"{path}: no such store or experiment file")
+    if path.is_file():
+        try:
+            sweep = load_sweep(path)
+        except SpecError as exc:
+            raise ReportError(str(exc)) from None
+        store = Store(default_store(path))
+        try:
+            store.check()
+        except StoreError as exc:
+            raise ReportError(f"{exc} (run 'monarl sweep {path}' first)") from None
+        return {
+            "store": store,
+            "ids": sweep.ids,
+            "labels": dict(sweep.variants),
+            "title": sweep.name,
+            "source": str(path),
+        }
+    store = Store(path)
+    try:
+        store.check()
+    except StoreError as exc:
+        raise ReportError(str(exc)) from None
+    labels: dict[str, str] = {}
+    for index in store.sweeps():
+        labels.update(index.get("variants") or {})
+    return {
+        "store": store,
+        "ids": None,
+        "labels": labels,
+        "title": store.root.name,
+        "source": str(path),
+    }
+
+
+# Statistics ---------------------------------------------------------------------------------
+
+
+def _mean(values: list[float]) -> float:
+    return float(np.asarray(values, np.float64).mean())
+
+
+def _stat(values: list[float]) -> dict[str, Any]:
+    from monarl.plots import bootstrap_ci
+
+    lo, hi = bootstrap_ci(np.asarray(values, np.float64))
+    return {"mean": _mean(values), "ci95": [lo, hi], "per_seed": list(values)}
+
+
+def _fmt_value(v: Any) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, list):
+        return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
+    return str(v)
+
+
+def build_report(
+    store: Store,
+    ids: list[str] | None = None,
+    labels: dict[str, str] | None = None,
+    title: str = "",
+) -> dict[str, Any]:
+    """All numbers of the report as one JSON-able dict (also written by ``--json``)."""
+    runs = load_runs(store, ids)
+    if not runs:
+        where = f"{store.root}" if ids is None else f"{store.root} for this experiment"
+        raise ReportError(f"no finished runs in {where}: run 'monarl sweep FILE' first")
+    labels = labels or {}
+    conditions: dict[str, dict[str, Any]] = {}
+    for run in sorted(runs, key=lambda r: (r["config"].get("seed", 0), r["id"])):
+        config = dict(run["config"])
+        seed = config.pop("seed", 0)
+        key = json.dumps(config, sort_keys=True)
+        cond = conditions.setdefault(
+            key, {"config": config, "runs": [], "seeds": [], "variants": set()}
+        )
+        cond["runs"].append(run)
+        cond["seeds"].append(seed)
+        cond["variants"].add(labels.get(run["id"]))
+    conds = list(conditions.values())
+    flat = [flatten(c["config"]) for c in conds]
+    keys = sorted({k for f in flat for k in f})
+    varying = [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
+    fixed = {k: flat[0].get(k) for k in keys if k not in varying}
+    horizon_swept = "horizon" in varying
+
+    out_conditions = []
+    for cond, f in zip(conds, flat, strict=True):
+        variant = next(iter(cond["variants"])) if len(cond["variants"]) == 1 else None
+        desc = ", ".join(f"{k}={_fmt_value(f.get(k))}" for k in varying)
+        label = f"{variant}: {desc}" if variant and desc else (variant or desc or "all runs")
+        metrics = {}
+        names = [m for m in cond["runs"][0]["final"] if all(m in r["final"] for r in cond["runs"])]
+        for m in names:
+            values = [r["final"][m] for r in cond["runs"]]
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                metrics[m] = _stat(values)
+        out_conditions.append(
+            {
+                "label": label,
+                "variant": variant,
+                "config": cond["config"],
+                "varying": {k: f.get(k) for k in varying},
+                "seeds": cond["seeds"],
+                "runs": [r["id"] for r in cond["runs"]],
+                "metrics": metrics,
+            }
+        )
+
+    panels = _panels(out_conditions, conds, varying) if horizon_swept else []
+    curves = _curves(store, out_conditions)
+    provenance = _run_provenance(runs)
+    missing = None
+    if ids is not None:
+        missing = len(set(ids)) - len(runs)
+    return {
+        "title": title or store.root.name,
+        "store": str(store.root),
+        "runs": len(runs),
+        "missing_runs": missing,
+        "varying": varying,
+        "fixed": fixed,
+        "conditions": out_conditions,
+        "horizon_studies": panels,
+        "curves": curves,
+        "run_provenance": provenance,
+    }
+
+
+def _panels(out_conditions, conds, varying) -> list[dict[str, Any]]:
+    """Conditions that differ only in the horizon -> study-shaped dicts (``monarl solve``'s
+    JSON ``results``), one per panel."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, c in enumerate(out_conditions):
+        rest = {k: v for k, v in c["varying"].items() if k != "horizon"}
+        groups[json.dumps([rest, c["variant"]], sort_keys=True)].append(i)
+    panels = []
+    for members in groups.values():
+        first = out_conditions[members[0]]
+        env = first["config"].get("env", {})
+        max_steps = env.get("max_steps", 50)
+        members.sort(
+            key=lambda i: (
+                out_conditions[i]["config"].get("horizon") is None,
+                out_conditions[i]["config"].get("horizon") or max_steps,
+            )
+        )
+        results = []
+        for i in members:
+            cond, raw = out_conditions[i], conds[i]
+            finals = [r["final"] for r in raw["runs"]]
+            row: dict[str, Any] = {"horizon": cond["config"].get("horizon")}
+            names = [m for m in finals[0] if all(m in f for f in finals)]
+            table = np.asarray([[f[m] for m in names] for f in finals], np.float64)
+            for k, m in enumerate(names):
+                row[m] = float(table[:, k].mean())
+            row["per_seed"] = [dict(f) for f in finals]
+            row["seeds"] = list(cond["seeds"])
+            results.append(row)
+        rest = {k: v for k, v in first["varying"].items() if k != "horizon"}
+        desc = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rest.items())
+        label = (
+            f"{first['variant']}: {desc}"
+            if first["variant"] and desc
+            else first["variant"] or desc or "all runs"
+        )
+        config = first["config"]
+        approval = config.get("approval", {})
+        algo_settings = config.get(config.get("algo", ""), {})
+        study = {
+            "algo": config.get("algo"),
+            "env": env,
+            "approval": approval.get("kind"),
+            "noise": approval.get("noise"),
+            "noise_per": approval.get("noise_per"),
+            "reward": algo_settings.get("reward", "observed"),
+            "tie_break": algo_settings.get("tie_break"),
+            "window": algo_settings.get("window"),
+            "seeds": len(results[0]["per_seed"]),
+            "results": results,
+        }
+        panels.append({"label": label, "study": study})
+    return panels
+
+
+def _curves(store: Store, conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition."""
+    from monarl.plots import bootstrap_ci
+
+    out = []
+    for cond in conditions:
+        per_seed = []
+        for rid in cond["runs"]:
+            lines = [ln for ln in store.read_metrics(rid) if "env_steps" in ln]
+            if lines:
+                per_seed.append({ln["env_steps"]: ln for ln in lines})
+        if not per_seed or len(per_seed) != len(cond["runs"]):
+            continue
+        steps = sorted(set.intersection(*(set(p) for p in per_seed)))
+        if not steps:
+            continue
+        curve: dict[str, Any] = {"label": cond["label"], "env_steps": steps}
+        for m in (*OUTCOMES, *RETURNS):
+            if not all(m in p[s] for p in per_seed for s in steps):
+                continue
+            values = np.asarray([[p[s][m] for s in steps] for p in per_seed], np.float64)
+            bands = [bootstrap_ci(values[:, j], resamples=1000) for j in range(len(steps))]
+            curve[m] = {
+                "mean": values.mean(axis=0).tolist(),
+                "ci95_low": [b[0] for b in bands],
+                "ci95_high": [b[1] for b in bands],
+            }
+        out.append(curve)
+    return out
+
+
+def _run_provenance(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    commands, commits, machines, versions = {}, {}, {}, {}
+    for run in runs:
+        prov = run.get("provenance") or {}
+        commands[prov.get("command")] = None
+        commits[prov.get("git")] = None
+        from monarl.provenance import describe_machine
+
+        if prov.get("machine"):
+            machines[describe_machine(prov["machine"])] = None
+        versions[json.dumps(prov.get("versions"), sort_keys=True)] = None
+    return {
+        "commands": [c for c in commands if c],
+        "git": [g or "not a git checkout" for g in commits],
+        "machines": list(machines),
+        "versions": [json.loads(v) for v in versions if v],
+    }
+
+
+# Rendering ----------------------------------------------------------------------------------
+
+
+def _cell(stat: dict[str, Any] | None, percent: bool) -> str:
+    if stat is None:
+        return "n/a"
+    scale = 100.0 if percent else 1.0
+    mean, (lo, hi) = stat["mean"] * scale, stat["ci95"]
+    if percent:
+        if len(stat["per_seed"]) == 1 or lo == hi:
+            return f"{mean:.1f} %"
+        return f"{mean:.1f} [{lo * scale:.1f}, {hi * scale:.1f}] %"
+    if len(stat["per_seed"]) == 1 or lo == hi:
+        return f"{mean:.3f}"
+    return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _metric_cells(metrics: dict[str, Any]) -> list[str]:
+    return [_cell(metrics.get(m), True) for m in OUTCOMES] + [
+        _cell(metrics.get(m), False) for m in RETURNS
+    ]
+
+
+HEADER = ["fail", "intended", "hack", "observed return", "true return"]
+
+
+def _blocks(
+    data: dict[str, Any], plots: dict[str, Any], report_prov: dict[str, Any]
+) -> list[tuple]:
+    from monarl.provenance import describe_machine
+
+    blocks: list[tuple] = [("h1", f"Experiment report: {data['title']}")]
+    n_cond = len(data["conditions"])
+    intro = f"{data['runs']} finished runs in {n_cond} condition(s), store `{data['store']}`."
+    if data.get("missing_runs"):
+        intro += (
+            f" {data['missing_runs']} run(s) of the experiment are not finished yet and "
+            "are left out."
+        )
+    blocks.append(("p", intro))
+    blocks.append(
+        (
+            "p",
+            "Each cell is the mean over seeds with its 95 % percentile-bootstrap "
+            "confidence interval over seeds in brackets (no interval when the seeds "
+            "agree or there is one seed). Fractions fail / intended / hack are over the "
+            "environment's start states; returns are expected episode returns of the "
+            "observed (hackable) and true reward.",
+        )
+    )
+    if data["varying"]:
+        blocks.append(("p", "Varied: " + ", ".join(f"`{k}`" for k in data["varying"]) + "."))
+    fixed = {k: v for k, v in data["fixed"].items() if k != "seed"}
+    if fixed:
+        blocks.append(
+            ("p", "Fixed: " + ", ".join(f"`{k}={_fmt_value(v)}`" for k, v in fixed.items()) + ".")
+        )
+    if data["horizon_studies"]:
+        blocks.append(("h2", "Outcomes against the optimization horizon M"))
+        for i, panel in enumerate(data["horizon_studies"]):
+            study = panel["study"]
+            blocks.append(("h3", panel["label"]))
+            if i in plots.get("horizon", {}):
+                blocks.append(("img", plots["horizon"][i], f"outcomes against M, {panel['label']}"))
+            rows = []
+            for row in study["results"]:
+                metrics = {
+                    m: _stat([s[m] for s in row["per_seed"]])
+                    for m in (*OUTCOMES, *RETURNS)
+                    if m in row
+                }
+                h = row["horizon"]
+                rows.append(
+                    [
+                        "none (full)" if h is None else str(h),
+                        str(len(row["per_seed"])),
+                        *_metric_cells(metrics),
+                    ]
+                )
+            blocks.append(("table", ["M", "seeds", *HEADER], rows))
+    else:
+        blocks.append(("h2", "Final results per condition"))
+        rows = [
+            [c["label"], str(len(c["seeds"])), *_metric_cells(c["metrics"])]
+            for c in data["conditions"]
+        ]
+        blocks.append(("table", ["condition", "seeds", *HEADER], rows))
+    if data["curves"]:
+        blocks.append(("h2", "Training curves"))
+        blocks.append(
+            (
+                "p",
+                "Exact outcome fractions of the policy at each evaluation point: "
+                "mean over seeds (line) and 95 % bootstrap band over seeds (shaded).",
+            )
+        )
+        for path in plots.get("curves", []):
+            blocks.append(("img", path, "training curves"))
+    blocks.append(("h2", "Provenance"))
+    runs_prov = data["run_provenance"]
+    items = [
+        f"Report command: `{report_prov['command']}`",
+        f"Report machine: {describe_machine(report_prov['machine'])}",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in report_prov["versions"].items()),
+        f"Git commit: {report_prov['git'] or 'not a git checkout'}",
+    ]
+    if runs_prov["commands"]:
+        items.append("Runs made by: " + "; ".join(f"`{c}`" for c in runs_prov["commands"]))
+    if runs_prov["machines"]:
+        items.append("Runs' machines: " + "; ".join(runs_prov["machines"]))
+    if runs_prov["git"]:
+        items.append("Runs' git commits: " + ", ".join(runs_prov["git"]))
+    blocks.append(("ul", items))
+    return blocks
+
+
+def _md(blocks: list[tuple], out_dir: Path) -> str:
+    lines: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            lines += ["#" * int(kind[1]) + " " + block[1], ""]
+        elif kind == "p":
+            lines += [block[1], ""]
+        elif kind == "img":
+            lines += [f"![{block[2]}]({Path(block[1]).relative_to(out_dir)})", ""]
+        elif kind == "table":
+            header, rows = block[1], block[2]
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(r) + " |" for r in rows]
+            lines.append("")
+        elif kind == "ul":
+            lines += [f"- {item}" for item in block[1]] + [""]
+    return "\n".join(lines)
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` spans into <code>."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
+color:#222}table{border-collapse:collapse;margin:1em 0;font-size:14px}th,td{border:1px solid #ccc;
+padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align:left}
+img{max-width:100%}code{background:#f3f3f3;padding:0 3px}"""
+
+
+def _html(blocks: list[tuple], title: str) -> str:
+    body: list[str] = []
+    for block in blocks:
+        kind = block[0]
+        if kind in ("h1", "h2", "h3"):
+            body.append(f"<{kind}>{_inline(block[1])}</{kind}>")
+        elif kind == "p":
+            body.append(f"<p>{_inline(block[1])}</p>")
+        elif kind == "img":
+            data = base64.b64encode(Path(block[1]).read_bytes()).decode()
+            body.append(
+                f'<p><img alt="{html.escape(block[2])}" src="data:image/png;base64,{data}"></p>'
+            )
+        elif kind == "table":
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in block[1])
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in block[2]
+            )
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif kind == "ul":
+            body.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block[1]) + "</ul>")
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
+        f"{html.escape(title)}</title><style>{CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
+    """fail / intended / hack against environment steps, one colour per condition."""
+    from monarl.plots import plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True)
+    colors = plt.get_cmap("tab10")
+    for i, curve in enumerate(curves):
+        xs = np.asarray(curve["env_steps"], np.float64)
+        for ax, m in zip(axes, OUTCOMES, strict=True):
+            if m not in curve:
+                continue
+            ax.plot(xs, curve[m]["mean"], color=colors(i % 10), label=curve["label"])
+            ax.fill_between(
+                xs,
+                curve[m]["ci95_low"],
+                curve[m]["ci95_high"],
+                color=colors(i % 10),
+                alpha=0.2,
+                linewidth=0,
+            )
+    for ax, m in zip(axes, OUTCOMES, strict=True):
+        ax.set_title(f"{m}")
+        ax.set_xlabel("environment steps per seed")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("fraction of start states")
+    axes[-1].legend(loc="best", fontsize=8, title="condition")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_report(
+    data: dict[str, Any], out_dir: str | Path, json_path: str | Path | None = None
+) -> dict[str, Path]:
+    """Write report.md, report.html (images embedded), the PNGs and report.json."""
+    from monarl.plots import horizon_plot
+    from monarl.provenance import provenance
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots: dict[str, Any] = {"horizon": {}, "curves": []}
+    for i, panel in enumerate(data["horizon_studies"]):
+        if len(panel["study"]["results"]) < 2:
+            continue
+        title = f"{data['title']}: {panel['label']} (exact outcomes against M)"
+        plots["horizon"][i] = horizon_plot(
+            panel["study"], out_dir / f"horizon-{i + 1}.png", title=title
+        )
+    curves = data["curves"]
+    for j in range(0, len(curves), MAX_CURVES_PER_PLOT):
+        chunk = curves[j : j + MAX_CURVES_PER_PLOT]
+        n = j // MAX_CURVES_PER_PLOT + 1
+        plots["curves"].append(
+            curve_plot(chunk, out_dir / f"curves-{n}.png", f"{data['title']}: training curves")
+        )
+    report_prov = provenance()
+    full = {**data, "report_provenance": report_prov}
+    blocks = _blocks(data, plots, report_prov)
+    md = out_dir / "report.md"
+    md.write_text(_md(blocks, out_dir))
+    page = out_dir / "report.html"
+    page.write_text(_html(blocks, f"Experiment report: {data['title']}"))
+    results = out_dir / "report.json"
+    text = json.dumps(full, indent=1)
+    results.write_text(text)
+    paths = {"report": md, "html": page, "json": results}
+    if json_path is not None:
+        json_path = Path(json_path)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(text)
+        paths["json_copy"] = json_path
+    return paths
+
+
+def report(
+    target: str | Path, out: str | Path | None = None, json_path: str | Path | None = None
+) -> dict[str, Any]:
+    """Resolve ``target`` (store or experiment file), build and write the report."""
+    info = resolve_target(target)
+    data = build_report(info["store"], info["ids"], info["labels"], info["title"])
+    out_dir = Path(out) if out is not None else info["store"].root / "report"
+    paths = write_report(data, out_dir, json_path)
+    return {"data": data, "paths": paths}

@@ -1,0 +1,330 @@
+"""The run store: plain files, one directory per run, safe against kill -9 and shared use.
+
+Layout::
+
+    STORE/
+      store.json                 {"format": "monarl-store", "version": 1}
+      log.jsonl                  append-only events: start, done, failed (one JSON per line)
+      sweeps/NAME.json           the experiment file and the run ids it expanded to
+      runs/ID/config.json        the run's full normalized config (+ id and identity)
+              metrics.jsonl      training metrics, appended while the run trains (only when
+                                 the algorithm logs any; exact runs log none)
+              summary.json       final metrics and provenance (command, versions, git
+                                 commit, machine); written last (temp file, fsync, rename)
+              lock               exists while a process owns the run (flock + pid/host)
+
+A run is done iff ``summary.json`` exists. Rules that make crashes and concurrency safe:
+
+- Ownership is an exclusive ``flock`` on ``runs/ID/lock``, taken by the process that computes
+  the run. The kernel drops it when that process dies, however it dies, so there are no stale
+  locks to detect and no pid races; the file also records pid, host and progress for humans.
+- After taking the lock the owner checks ``summary.json`` again, so a run finished by someone
+  else in between is never redone.
+- ``summary.json`` is written to a temporary file, fsynced, renamed into place and the directory
+  fsynced: readers see no file or the whole file. ``metrics.jsonl`` of a run that restarts
+  after a crash is truncated by the new owner; lines are appended with single ``write`` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+FORMAT = {"format": "monarl-store", "version": 1}
+
+
+_LOG_FDS: dict[tuple[int, str], int] = {}
+
+
+class StoreError(ValueError):
+    """Not a store, or a store that cannot be used."""
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_json(path: Path, data: Any, sync: bool = True) -> None:
+    """Write JSON so that readers see either nothing/the old file or the whole new file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    payload = (json.dumps(data, indent=1, allow_nan=True) + "\n").encode()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        os.write(fd, payload)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    if sync:
+        _fsync_dir(path.parent)
+
+
+def append_line(path: Path, data: dict[str, Any]) -> None:
+    """Append one JSON line with a single O_APPEND write (whole lines, even when shared)."""
+    line = (json.dumps(data, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+class Claim:
+    """Ownership of one run by this process (an open, flocked lock file)."""
+
+    def __init__(self, store: Store, run_id: str, fd: int):
+        self.store = store
+        self.run_id = run_id
+        self.fd = fd
+        self.dir = store.run_dir(run_id)
+        self.started = now()
+        self._info = {"pid": os.getpid(), "host": socket.gethostname(), "since": self.started}
+        self._write_info()
+
+    def _write_info(self, **extra: Any) -> None:
+        data = json.dumps({**self._info, **extra}).encode()
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, data, 0)
+
+    def log(self, line: dict[str, Any]) -> None:
+        append_line(self.dir / "metrics.jsonl", line)
+
+    def progress(self, env_steps: int) -> None:
+        """Heartbeat in the lock file: the sweep's progress display reads it."""
+        self._write_info(env_steps=int(env_steps), at=now())
+
+    def finish(self, summary: dict[str, Any]) -> None:
+        atomic_write_json(self.dir / "summary.json", summary)
+        self.store.log(
+            {
+                "event": "done",
+                "run": self.run_id,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "time": now(),
+            }
+        )
+        self.release(remove=True)
+
+    def fail(self, error: str) -> None:
+        self.store.log(
+            {
+                "event": "failed",
+                "run": self.run_id,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "time": now(),
+                "error": error,
+            }
+        )
+        self.release(remove=False)
+
+    def release(self, remove: bool = False) -> None:
+        if self.fd < 0:
+            return
+        if remove:
+            with contextlib.suppress(OSError):
+                os.unlink(self.dir / "lock")
+        os.close(self.fd)  # closing drops the flock
+        self.fd = -1
+
+
+class Store:
+    """A run store rooted at ``root`` (see the module docstring for the layout)."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root).absolute()
+
+    # paths
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.runs_dir / run_id
+
+    def summary_path(self, run_id: str) -> Path:
+        return self.run_dir(run_id) / "summary.json"
+
+    # state
+    def exists(self) -> bool:
+        return (self.root / "store.json").is_file() or self.runs_dir.is_dir()
+
+    def check(self) -> None:
+        """Raise StoreError unless ``root`` looks like a store."""
+        if not self.root.exists():
+            raise StoreError(f"{self.root}: no such store (run 'monarl sweep FILE' first)")
+        if not self.root.is_dir() or not self.exists():
+            raise StoreError(f"{self.root}: not a run store (expected store.json and runs/)")
+
+    def init(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"{self.root} exists and is not a directory")
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        (self.root / "sweeps").mkdir(exist_ok=True)
+        marker = self.root / "store.json"
+        if not marker.exists():
+            atomic_write_json(marker, FORMAT)
+
+    def is_done(self, run_id: str) -> bool:
+        return self.summary_path(run_id).is_file()
+
+    def done_ids(self) -> set[str]:
+        if not self.runs_dir.is_dir():
+            return set()
+        return {
+            e.name
+            for e in os.scandir(self.runs_dir)
+            if e.is_dir() and os.path.isfile(os.path.join(e.path, "summary.json"))
+        }
+
+    def is_busy(self, run_id: str) -> bool:
+        """True while another process (or another claim in this one) owns the run."""
+        try:
+            fd = os.open(self.run_dir(run_id) / "lock", os.O_RDONLY)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return True
+            raise
+        finally:
+            os.close(fd)
+        return False
+
+    def lock_info(self, run_id: str) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.run_dir(run_id) / "lock").read_text() or "null")
+        except (OSError, ValueError):
+            return None
+
+    # ownership
+    def claim(self, run_id: str, config: dict[str, Any]) -> Claim | None:
+        """Own a run that is not done: returns None if it is done or owned by someone else.
+
+        The new owner rewrites config.json and empties a metrics.jsonl left by a crashed owner.
+        """
+        run_dir = self.run_dir(run_id)
+        summary = run_dir / "summary.json"
+        if summary.exists():
+            return None
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                return None
+            raise
+        # the file we locked may have been unlinked by a finishing owner: then it is done
+        if summary.exists() or not _same_file(fd, run_dir / "lock"):
+            os.close(fd)
+            return None
+        # config.json needs no temp file: only runs with a summary are ever trusted, and a
+        # new owner rewrites it
+        cfd = os.open(run_dir / "config.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(cfd, (json.dumps(config, indent=1) + "\n").encode())
+        finally:
+            os.close(cfd)
+        with contextlib.suppress(FileNotFoundError):
+            os.truncate(run_dir / "metrics.jsonl", 0)
+        claim = Claim(self, run_id, fd)
+        self.log(
+            {
+                "event": "start",
+                "run": run_id,
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "time": claim.started,
+            }
+        )
+        return claim
+
+    # records
+    def log(self, event: dict[str, Any]) -> None:
+        """Append one event line to log.jsonl (one O_APPEND fd per process and store)."""
+        line = (json.dumps(event, separators=(",", ":")) + "\n").encode()
+        key = (os.getpid(), str(self.root))
+        fd = _LOG_FDS.get(key)
+        if fd is None:
+            fd = os.open(self.root / "log.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            _LOG_FDS[key] = fd
+        os.write(fd, line)
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        path = self.root / "log.jsonl"
+        if not path.exists():
+            return
+        for line in path.read_text().splitlines():
+            if line.strip():
+                yield json.loads(line)
+
+    def write_sweep(self, name: str, data: dict[str, Any]) -> Path:
+        path = self.root / "sweeps" / f"{name}.json"
+        atomic_write_json(path, data, sync=False)
+        return path
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        folder = self.root / "sweeps"
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            with contextlib.suppress(OSError, ValueError):
+                out.append(json.loads(path.read_text()))
+        return out
+
+    def read_json(self, run_id: str, name: str) -> Any:
+        return json.loads((self.run_dir(run_id) / name).read_text())
+
+    def read_metrics(self, run_id: str) -> list[dict[str, Any]]:
+        path = self.run_dir(run_id) / "metrics.jsonl"
+        if not path.exists():
+            return []
+        lines = []
+        for line in path.read_text().splitlines():
+            if line.strip():
+                with contextlib.suppress(ValueError):
+                    lines.append(json.loads(line))
+        return lines
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        a, b = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)

@@ -1,0 +1,319 @@
+"""Run an expanded experiment against a store: plan tasks, execute, show progress, resume.
+
+Planning: runs not yet done are grouped by everything but the algorithm's batch fields (seed;
+for the exact solver also horizon), so one task runs a whole configuration's seeds in one
+vmapped call. When there are fewer groups than workers, groups are split by seed so every worker
+has work. Runs that another process owns (a second sweep on the same store) are skipped by the
+task and waited for at the end; if their owner dies without finishing, they are run here.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import contextlib
+import dataclasses
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from monarl.experiments import algorithms
+from monarl.experiments.executors import Executor
+from monarl.experiments.spec import RunSpec, Sweep
+from monarl.experiments.store import Store, now
+from monarl.experiments.worker import Task, TaskResult
+
+POLL_SECONDS = 0.25
+DELAY_ENV = "MONARL_TEST_RUN_DELAY"
+
+
+def plan_tasks(
+    runs: list[RunSpec],
+    workers: int,
+    store: str,
+    command: str = "",
+    sweep: str = "",
+    delay: float = 0.0,
+) -> list[Task]:
+    """Group runs into tasks (see the module docstring)."""
+    groups: dict[str, list[RunSpec]] = defaultdict(list)
+    algos: dict[str, str] = {}
+    for run in runs:
+        algo = algorithms.get(run.algo)
+        key = run.algo + ":" + algo.batch_key(run)
+        groups[key].append(run)
+        algos[key] = run.algo
+    chunks: list[tuple[str, list[RunSpec]]] = [(k, v) for k, v in groups.items()]
+    if 0 < len(chunks) < workers:
+        per_group = -(-workers // len(chunks))
+        split: list[tuple[str, list[RunSpec]]] = []
+        for key, group in chunks:
+            seeds = sorted({r.seed for r in group})
+            parts = min(per_group, len(seeds))
+            size = -(-len(seeds) // parts)
+            for i in range(0, len(seeds), size):
+                chosen = set(seeds[i : i + size])
+                split.append((key, [r for r in group if r.seed in chosen]))
+        chunks = split
+    return [
+        Task(
+            store=store,
+            algo=algos[key],
+            runs=tuple(group),
+            command=command,
+            sweep=sweep,
+            delay=delay,
+        )
+        for key, group in chunks
+    ]
+
+
+@dataclasses.dataclass
+class SweepOutcome:
+    total: int
+    already_done: int
+    done_here: int = 0
+    done_elsewhere: int = 0
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    wall_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.interrupted
+
+
+class _Progress:
+    """rich live display: runs done / total, steps/s (or runs/s), elapsed, ETA."""
+
+    def __init__(self, store: Store, runs: list[RunSpec], quiet: bool, console=None):
+        self.store = store
+        self.quiet = quiet
+        self.pending = {r.run_id: str(store.summary_path(r.run_id)) for r in runs}
+        self.steps_per_run = {r.run_id: algorithms.get(r.algo).steps(r) for r in runs}
+        self.uses_steps = all(s for s in self.steps_per_run.values()) and bool(runs)
+        self.total_runs = len(runs)
+        self.done = 0
+        self.history: list[tuple[float, float]] = []
+        self._bar = None
+        if not quiet:
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("[bold]sweep[/]"),
+                BarColumn(),
+                TextColumn("{task.fields[runs]} runs"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+                transient=False,
+            )
+            total = sum(self.steps_per_run.values()) if self.uses_steps else self.total_runs
+            self._task = self._bar.add_task("sweep", total=total, runs=f"0/{len(runs)}", rate="")
+            self._bar.start()
+
+    def poll(self) -> None:
+        finished = [rid for rid, path in self.pending.items() if os.path.exists(path)]
+        for rid in finished:
+            del self.pending[rid]
+        self.done += len(finished)
+        if self.uses_steps:
+            work = sum(self.steps_per_run[r] for r in self.steps_per_run if r not in self.pending)
+            for rid in self.pending:
+                info = self.store.lock_info(rid) if self.store.is_busy(rid) else None
+                if info and "env_steps" in info:
+                    work += min(int(info["env_steps"]), self.steps_per_run[rid])
+        else:
+            work = self.done
+        t = time.perf_counter()
+        self.history.append((t, float(work)))
+        self.history = [(a, b) for a, b in self.history if t - a <= 30] or self.history[-1:]
+        rate = ""
+        if len(self.history) > 1 and self.history[-1][0] > self.history[0][0]:
+            speed = (self.history[-1][1] - self.history[0][1]) / (
+                self.history[-1][0] - self.history[0][0]
+            )
+            rate = f"{speed:,.0f} steps/s" if self.uses_steps else f"{speed:.1f} runs/s"
+        if self._bar is not None:
+            self._bar.update(
+                self._task, completed=work, runs=f"{self.done}/{self.total_runs}", rate=rate
+            )
+
+    def stop(self) -> None:
+        if self._bar is not None:
+            self.poll()
+            self._bar.stop()
+
+
+def run_sweep(
+    sweep: Sweep,
+    store: Store,
+    executor_factory,
+    quiet: bool = False,
+    command: str = "monarl sweep",
+    console=None,
+    echo=print,
+) -> SweepOutcome:
+    """Run every run of ``sweep`` that ``store`` does not have yet.
+
+    ``executor_factory(n_tasks, light) -> Executor`` is called only when there is work to do
+    (``light``: every task is of a light algorithm, see :func:`local_factory`).
+    """
+    started = time.perf_counter()
+    store.init()
+    store.write_sweep(
+        sweep.name,
+        {
+            "name": sweep.name,
+            "file": str(sweep.path.absolute()) if sweep.path else None,
+            "source": sweep.source,
+            "updated": now(),
+            "runs": sweep.ids,
+            "variants": sweep.variants,
+            "axes": {k: v for k, v in sweep.axes.items()},
+        },
+    )
+    done = store.done_ids()
+    pending = [r for r in sweep.runs if r.run_id not in done]
+    outcome = SweepOutcome(total=len(sweep.runs), already_done=len(sweep.runs) - len(pending))
+    if not quiet:
+        extra = f" ({sweep.duplicates} duplicates merged)" if sweep.duplicates else ""
+        echo(
+            f"{sweep.name}: {outcome.total} runs ({sweep.describe()}){extra}; "
+            f"{outcome.already_done} already done, {len(pending)} to run; store {store.root}"
+        )
+    if not pending:
+        outcome.wall_seconds = time.perf_counter() - started
+        return outcome
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+    probe_tasks = plan_tasks(pending, 1, str(store.root))
+    light = all(algorithms.get(t.algo).light for t in probe_tasks)
+    executor: Executor = executor_factory(len(probe_tasks), light)
+    tasks = plan_tasks(pending, executor.workers, str(store.root), command, sweep.name, delay)
+    if not quiet:
+        echo(
+            f"executor: {type(executor).__name__} with {executor.workers} worker(s), "
+            f"{len(tasks)} task(s)"
+        )
+    progress = _Progress(store, pending, quiet, console)
+    waiting: dict[str, RunSpec] = {}
+    futures: dict[cf.Future, Task] = {}
+    try:
+        for task in tasks:
+            futures[executor.submit(task)] = task
+        while futures or waiting:
+            if futures:
+                finished, _ = cf.wait(
+                    list(futures), timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED
+                )
+            else:
+                finished = set()
+                time.sleep(POLL_SECONDS)
+            for fut in finished:
+                task = futures.pop(fut)
+                try:
+                    result: TaskResult = fut.result()
+                except Exception as exc:  # noqa: BLE001 - a crashed worker process
+                    result = TaskResult(
+                        failed={
+                            r.run_id: f"{type(exc).__name__}: {exc}"
+                            for r in task.runs
+                            if not store.is_done(r.run_id)
+                        }
+                    )
+                outcome.done_here += len(result.done)
+                outcome.failed.update(result.failed)
+                by_id = {r.run_id: r for r in task.runs}
+                for rid in result.skipped:
+                    if not store.is_done(rid):
+                        waiting[rid] = by_id[rid]
+            # runs owned by another process: wait; take over if their owner died unfinished
+            orphans = []
+            for rid, run in list(waiting.items()):
+                if store.is_done(rid):
+                    del waiting[rid]
+                    outcome.done_elsewhere += 1
+                elif not store.is_busy(rid):
+                    del waiting[rid]
+                    orphans.append(run)
+            for task in plan_tasks(
+                orphans, executor.workers, str(store.root), command, sweep.name, delay
+            ):
+                futures[executor.submit(task)] = task
+            progress.poll()
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        executor.shutdown(cancel=True)
+    else:
+        executor.shutdown()
+    finally:
+        with contextlib.suppress(Exception):
+            progress.stop()
+    outcome.wall_seconds = time.perf_counter() - started
+    return outcome
+
+
+LIGHT_TASKS_PER_WORKER = 8
+
+
+def local_factory(workers: int | None):
+    """Executor factory for ``--executor local``. Without ``--workers``: one process per CPU,
+    never more than tasks, and for light algorithms (the exact solver) one worker per
+    ``LIGHT_TASKS_PER_WORKER`` tasks, because starting a worker process (import JAX, build
+    tables, compile) costs more than a few light tasks; one worker runs in-process."""
+    from monarl.experiments.executors import LocalExecutor, machine_workers
+
+    def factory(n_tasks: int, light: bool = False) -> Executor:
+        if workers is not None:
+            return LocalExecutor(workers)
+        wanted = n_tasks // LIGHT_TASKS_PER_WORKER if light else n_tasks
+        return LocalExecutor(max(1, min(machine_workers(), wanted)))
+
+    return factory
+
+
+def ray_factory(address: str | None, workers: int | None):
+    def factory(n_tasks: int, light: bool = False) -> Executor:
+        from monarl.experiments.executors import RayExecutor
+
+        return RayExecutor(address, workers)
+
+    return factory
+
+
+def describe_outcome(outcome: SweepOutcome, store: Store) -> str:
+    parts = [
+        f"{outcome.already_done + outcome.done_here + outcome.done_elsewhere}/"
+        f"{outcome.total} runs done"
+    ]
+    if outcome.done_here:
+        parts.append(f"{outcome.done_here} run here")
+    if outcome.done_elsewhere:
+        parts.append(f"{outcome.done_elsewhere} by another process")
+    parts.append(f"{outcome.wall_seconds:.1f} s")
+    return ", ".join(parts) + f"; store {store.root}"
+
+
+def resolve_store(sweep: Sweep, store: str | Path | None) -> Store:
+    from monarl.experiments.spec import default_store
+
+    if store is not None:
+        return Store(store)
+    if sweep.path is None:
+        raise ValueError("an experiment without a file needs an explicit store")
+    return Store(default_store(sweep.path))
+
+
+def sweep_status(sweep: Sweep, store: Store) -> dict[str, Any]:
+    done = store.done_ids() if store.exists() else set()
+    ids = sweep.ids
+    return {"total": len(ids), "done": sum(1 for i in ids if i in done)}

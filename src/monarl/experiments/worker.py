@@ -1,0 +1,149 @@
+"""What an executor runs: one task = runs of one configuration batched into one process call.
+
+:func:`execute_task` is a plain top-level function of picklable data, so the same code runs
+inline, in a local process pool and on Ray workers. It claims each run (skipping runs that are
+done or owned by another process), runs the claimed ones through the algorithm's runner (seeds,
+and for the exact solver horizons, batched), and writes each run's summary as soon as the runner
+yields it. A failure leaves the unfinished runs without a summary (they are redone next time)
+and is reported back, never raised, so one bad task does not stop a sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+import traceback
+from typing import Any
+
+from monarl.experiments import algorithms
+from monarl.experiments.spec import SCHEMA_VERSION, RunSpec
+from monarl.experiments.store import Claim, Store, now
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    store: str
+    algo: str
+    runs: tuple[RunSpec, ...]
+    command: str = "monarl sweep"
+    sweep: str = ""
+    delay: float = 0.0
+    """Test-only: seconds to sleep before each run's summary is written (see
+    ``MONARL_TEST_RUN_DELAY`` in docs/experiments.md), so a kill can land mid-task."""
+
+
+@dataclasses.dataclass
+class TaskResult:
+    done: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[str] = dataclasses.field(default_factory=list)
+    """Runs already done or owned by another process when this task tried to claim them."""
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)
+    wall_seconds: float = 0.0
+
+
+_PROVENANCE: dict[str, Any] | None = None
+
+
+def _provenance(command: str) -> dict[str, Any]:
+    """Versions, git commit and machine, computed once per process (cheap afterwards)."""
+    global _PROVENANCE
+    if _PROVENANCE is None:
+        from monarl.provenance import provenance
+
+        _PROVENANCE = provenance()
+    return {**_PROVENANCE, "command": command}
+
+
+class _Context:
+    def __init__(self, claims: dict[str, Claim]):
+        self.claims = claims
+
+    def log(self, run: RunSpec, line: dict[str, Any]) -> None:
+        self.claims[run.run_id].log(line)
+
+    def progress(self, runs: list[RunSpec], env_steps: int) -> None:
+        for run in runs:
+            claim = self.claims.get(run.run_id)
+            if claim is not None and claim.fd >= 0:
+                claim.progress(env_steps)
+
+
+def execute_task(task: Task) -> TaskResult:
+    started = time.perf_counter()
+    store = Store(task.store)
+    result = TaskResult()
+    algo = algorithms.get(task.algo)
+    claims: dict[str, Claim] = {}
+    runs: list[RunSpec] = []
+    for run in task.runs:
+        rid = run.run_id
+        config = {
+            "id": rid,
+            "schema": SCHEMA_VERSION,
+            "identity": run.identity(),
+            "config": run.to_dict(),
+        }
+        claim = store.claim(rid, config)
+        if claim is None:
+            result.skipped.append(rid)
+        else:
+            claims[rid] = claim
+            runs.append(run)
+    if not runs:
+        result.wall_seconds = time.perf_counter() - started
+        return result
+    provenance = _provenance(task.command)
+    ctx = _Context(claims)
+    batch_started = time.perf_counter()
+    try:
+        for run, final, info in algo.run(runs, ctx):
+            rid = run.run_id
+            if task.delay:
+                time.sleep(task.delay)
+            batch = dict(info.get("batch", {}))
+            n = batch.get("runs") or len(runs)
+            wall = batch.get("wall_seconds")
+            summary = {
+                "id": rid,
+                "schema": SCHEMA_VERSION,
+                "sweep": task.sweep,
+                "algo": run.algo,
+                "config": run.to_dict(),
+                "final": final,
+                "info": {k: v for k, v in info.items() if k != "batch"},
+                "wall_seconds": (wall / n) if wall else (time.perf_counter() - batch_started),
+                "batch": batch,
+                "started": claims[rid].started,
+                "finished": now(),
+                "host": socket.gethostname(),
+                "pid": os.getpid(),
+                "provenance": provenance,
+            }
+            claims[rid].finish(summary)
+            result.done.append(rid)
+    except BaseException as exc:  # noqa: BLE001 - report, release, keep the sweep going
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        detail = traceback.format_exc()
+        for rid, claim in claims.items():
+            if claim.fd >= 0:
+                claim.fail(detail)
+                result.failed[rid] = error
+        if isinstance(exc, KeyboardInterrupt | SystemExit):
+            raise
+    finally:
+        for claim in claims.values():
+            claim.release()
+    missing = [
+        rid
+        for rid, c in claims.items()
+        if c.fd < 0
+        and rid not in result.done
+        and rid not in result.failed
+        and not store.is_done(rid)
+    ]
+    for rid in missing:  # a runner that silently skipped a run: say so
+        result.failed[rid] = "the algorithm's runner returned no result for this run"
+    result.wall_seconds = time.perf_counter() - started
+    return result
