@@ -154,6 +154,8 @@ def build_report(
         )
 
     panels = _panels(out_conditions, conds, varying) if horizon_swept else []
+    if all(len(p["study"]["results"]) < 2 for p in panels):
+        panels = []  # the horizon only differs between variants: one table of conditions
     curves = _curves(store, out_conditions)
     provenance = _run_provenance(runs)
     missing = None

@@ -261,6 +261,9 @@ class Store:
             os.close(cfd)
         with contextlib.suppress(FileNotFoundError):
             os.truncate(run_dir / "metrics.jsonl", 0)
+        for stray in run_dir.glob(".*.tmp"):  # temp files of an owner killed mid-write
+            with contextlib.suppress(OSError):
+                stray.unlink()
         claim = Claim(self, run_id, fd)
         self.log(
             {

@@ -1,0 +1,181 @@
+"""Reports (tables, curves, HTML, JSON) and querying a store."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from monarl.cli import main
+from monarl.config import ConfigError
+from monarl.experiments import algorithms, query
+from monarl.experiments import spec as spec_mod
+from monarl.experiments import sweep as sweep_mod
+from monarl.experiments.report import build_report, write_report
+from monarl.experiments.spec import parse_sweep
+from monarl.experiments.store import Store
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveSettings:
+    total_steps: int = 300
+    skill: float = 0.5
+
+    def validate(self, section: str = "curvy") -> None:
+        if self.total_steps < 100:
+            raise ConfigError(f"{section}.total_steps={self.total_steps!r} is invalid: >= 100")
+
+
+def _run_curvy(runs, ctx):
+    """A stand-in learner: logs evaluation points, then yields final metrics."""
+    for run in runs:
+        s = run.settings
+        hack = 0.0 if run.approval.kind == "trusted" else s.skill
+        for step in range(0, s.total_steps + 1, 100):
+            frac = step / s.total_steps
+            ctx.progress([run], step)
+            ctx.log(run, {"env_steps": step, "fail": 1 - frac, "intended": frac * (1 - hack),
+                          "hack": frac * hack + 0.01 * run.seed,
+                          "observed_return": frac, "true_return": frac - hack})
+        final = {"fail": 0.0, "intended": 1 - hack, "hack": hack + 0.01 * run.seed,
+                 "observed_return": 1.0, "true_return": 1 - hack}
+        yield run, final, {}
+
+
+@pytest.fixture()
+def curvy():
+    algo = algorithms.Algorithm(
+        name="curvy", description="test learner",
+        loader=lambda: (spec_mod.dataclass_section("curvy", CurveSettings), _run_curvy),
+        steps=lambda run: run.settings.total_steps)
+    algorithms.register(algo)
+    yield algo
+    algorithms.REGISTRY.pop("curvy", None)
+    spec_mod.SECTIONS.pop("curvy", None)
+    spec_mod._DEFAULTS.pop("curvy", None)
+
+
+CURVY = """
+name = "arms"
+[base]
+algo = "curvy"
+horizon = 1
+seeds = 3
+[variants.ordinary]
+"approval.kind" = "none"
+horizon = "none"
+[variants.mona]
+"approval.kind" = "trusted"
+"""
+
+
+def test_report_with_training_curves(curvy, tmp_path):
+    sweep = parse_sweep(CURVY, tmp_path / "arms.toml")
+    store = Store(tmp_path / "arms.store")
+    outcome = sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    assert outcome.ok and outcome.done_here == 6
+    rid = sweep.ids[0]
+    lines = store.read_metrics(rid)
+    assert [ln["env_steps"] for ln in lines] == [0, 100, 200, 300]
+
+    data = build_report(store, sweep.ids, sweep.variants, "arms")
+    labels = sorted(c["label"] for c in data["conditions"])
+    assert labels == ["mona: approval.kind=trusted, horizon=1",
+                      "ordinary: approval.kind=none, horizon=none"]
+    ordinary = next(c for c in data["conditions"] if c["variant"] == "ordinary")
+    assert ordinary["seeds"] == [0, 1, 2]
+    hack = ordinary["metrics"]["hack"]
+    assert hack["per_seed"] == [0.5, 0.51, 0.52]
+    assert hack["mean"] == pytest.approx(0.51)
+    assert hack["ci95"][0] <= 0.51 <= hack["ci95"][1]
+    assert data["horizon_studies"] == []  # two conditions: table per condition, no M plot
+    assert len(data["curves"]) == 2
+    curve = data["curves"][0]
+    assert curve["env_steps"] == [0, 100, 200, 300] and len(curve["hack"]["mean"]) == 4
+
+    paths = write_report(data, tmp_path / "out", tmp_path / "numbers.json")
+    md = paths["report"].read_text()
+    assert "## Final results per condition" in md and "## Training curves" in md
+    assert "| mona: approval.kind=trusted, horizon=1 | 3 |" in md
+    assert (tmp_path / "out" / "curves-1.png").stat().st_size > 10_000
+    html = paths["html"].read_text()
+    assert html.count("data:image/png;base64,") == 1
+    assert json.loads((tmp_path / "numbers.json").read_text())["conditions"]
+
+
+def test_report_from_store_directory_and_queries(curvy, tmp_path, capsys):
+    sweep = parse_sweep(CURVY, tmp_path / "arms.toml")
+    store = Store(tmp_path / "arms.store")
+    sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    assert main(["report", str(store.root), "--quiet"]) == 0
+    assert (store.root / "report" / "report.md").exists()
+    data = json.loads((store.root / "report" / "report.json").read_text())
+    assert sorted(c["variant"] for c in data["conditions"]) == ["mona", "ordinary"]
+
+    runs = query.load_runs(store.root)
+    assert len(runs) == 6 and {r["algo"] for r in runs} == {"curvy"}
+    records = query.to_records(store.root)
+    assert {"id", "config.approval.kind", "config.horizon", "final.hack"} <= set(records[0])
+    metrics = query.load_metrics(store.root)
+    assert len(metrics) == 24 and {"id", "env_steps", "hack"} <= set(metrics[0])
+    pd = pytest.importorskip("pandas")
+    frame = query.to_dataframe(store.root)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 6
+    means = frame.groupby("config.approval.kind")["final.hack"].mean()
+    assert means["trusted"] == pytest.approx(0.01)
+
+
+def test_duckdb_example_from_the_docs(curvy, tmp_path):
+    duckdb = pytest.importorskip("duckdb")
+    sweep = parse_sweep(CURVY, tmp_path / "arms.toml")
+    store = Store(tmp_path / "arms.store")
+    sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    glob = query.summary_glob(store)
+    rows = duckdb.sql(
+        "SELECT config.approval.kind AS approval, count(*) AS runs, avg(final.hack) AS hack "
+        f"FROM read_json_auto('{glob}') GROUP BY ALL ORDER BY ALL").fetchall()
+    assert [(a, n) for a, n, _ in rows] == [("none", 3), ("trusted", 3)]
+    assert rows[1][2] == pytest.approx(0.01)
+    rel = query.duckdb_query(store, "SELECT count(*) FROM runs")
+    assert rel.fetchone()[0] == 6
+
+
+def test_report_errors_are_one_line(tmp_path, capsys):
+    cases = [
+        ([str(tmp_path / "missing")], "no such store or experiment file"),
+        ([str(tmp_path)], "not a run store"),
+    ]
+    empty = Store(tmp_path / "empty.store")
+    empty.init()
+    cases.append(([str(empty.root)], "no finished runs"))
+    toml = tmp_path / "x.toml"
+    toml.write_text('[base]\nalgo = "exact"\n')
+    cases.append(([str(toml)], "run 'monarl sweep"))
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[base\n")
+    cases.append(([str(bad)], "invalid TOML"))
+    for args, needle in cases:
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        assert main(["report", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("error: ") and needle in err and len(err.splitlines()) == 1, err
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_progress_reads_steps_from_lock_heartbeat(curvy, tmp_path):
+    """A live sweep's display counts env steps of runs in flight (lock file heartbeat)."""
+    sweep = parse_sweep(CURVY, tmp_path / "arms.toml")
+    store = Store(tmp_path / "st")
+    store.init()
+    run = sweep.runs[0]
+    claim = store.claim(run.run_id, {"id": run.run_id})
+    claim.progress(200)
+    progress = sweep_mod._Progress(store, sweep.runs, quiet=True)
+    assert progress.uses_steps
+    progress.poll()
+    assert progress.history[-1][1] == 200
+    assert store.is_busy(run.run_id)
+    claim.release()
+    assert not store.is_busy(run.run_id)

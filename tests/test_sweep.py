@@ -1,0 +1,240 @@
+"""Sweeps end to end: run, resume, identical numbers to `monarl solve`, kill -9 and restart,
+two sweeps sharing one store, executors."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from monarl.cli import main
+from monarl.experiments import sweep as sweep_mod
+from monarl.experiments.spec import load_sweep, parse_sweep
+from monarl.experiments.store import Store
+from monarl.experiments.worker import Task, execute_task
+
+SMALL = """
+name = "small-horizon-sweep"
+[base]
+algo = "exact"
+seeds = 3
+[base.approval]
+kind = "trusted"
+[sweep]
+"approval.noise" = [0.0, 0.5]
+horizon = {range = [1, 6]}
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "exp.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def _done_events(store: Path) -> Counter:
+    events = [json.loads(line) for line in (store / "log.jsonl").read_text().splitlines()]
+    return Counter(e["run"] for e in events if e["event"] == "done")
+
+
+def _check_store(store: Path, ids: list[str]) -> None:
+    """Every run finished exactly once, with intact JSON files and no leftovers."""
+    done = _done_events(store)
+    assert set(done) == set(ids) and set(done.values()) == {1}, done.most_common(3)
+    for rid in ids:
+        run_dir = store / "runs" / rid
+        summary = json.loads((run_dir / "summary.json").read_text())
+        config = json.loads((run_dir / "config.json").read_text())
+        assert summary["id"] == config["id"] == rid
+        assert set(summary["final"]) >= {"fail", "intended", "hack", "observed_return",
+                                         "true_return"}
+        assert not (run_dir / "lock").exists()
+        assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_smoke_sweep_report_and_identical_numbers(tmp_path, capsys):
+    """sweep + report through the CLI; the report's numbers equal `monarl solve`'s."""
+    path = _write(tmp_path, SMALL)
+    assert main(["sweep", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "36 runs (2 approval.noise x 6 horizon x 3 seed)" in out
+    assert "0 already done, 36 to run" in out
+    store = tmp_path / "exp.store"
+    sweep = load_sweep(path)
+    _check_store(store, sweep.ids)
+
+    # resume: nothing left to do
+    assert main(["sweep", str(path)]) == 0
+    assert "36 already done, 0 to run" in capsys.readouterr().out
+
+    out_dir = tmp_path / "report"
+    assert main(["report", str(path), "--out", str(out_dir), "--json",
+                 str(tmp_path / "r.json")]) == 0
+    for name in ("report.md", "report.html", "report.json", "horizon-1.png", "horizon-2.png"):
+        assert (out_dir / name).stat().st_size > 0, name
+    md = (out_dir / "report.md").read_text()
+    assert "## Outcomes against the optimization horizon M" in md
+    assert "### approval.noise=0.5" in md and "## Provenance" in md
+    html = (out_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and 'src="horizon' not in html
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["runs"] == 36 and data["varying"] == ["approval.noise", "horizon"]
+
+    assert main(["solve", "--approval", "trusted", "--noise", "0.5", "--seeds", "3",
+                 "--horizons", "1-6", "--json", str(tmp_path / "solve.json"), "--quiet"]) == 0
+    solve = json.loads((tmp_path / "solve.json").read_text())
+    panel = next(p for p in data["horizon_studies"] if p["label"] == "approval.noise=0.5")
+    rows = [{k: v for k, v in row.items() if k != "seeds"} for row in panel["study"]["results"]]
+    assert rows == solve["results"]  # identical, not approximately equal
+
+
+class FakeExecutor:
+    """Runs tasks synchronously and records them (the executor interface, no processes)."""
+
+    def __init__(self, workers: int = 2):
+        self.workers = workers
+        self.tasks: list[Task] = []
+
+    def submit(self, task: Task) -> cf.Future:
+        self.tasks.append(task)
+        fut: cf.Future = cf.Future()
+        fut.set_result(execute_task(task))
+        return fut
+
+    def shutdown(self, cancel: bool = False) -> None:
+        pass
+
+
+def test_fake_executor_gets_one_task_per_configuration(tmp_path):
+    sweep = parse_sweep(SMALL, tmp_path / "s.toml")
+    fake = FakeExecutor(workers=2)
+    outcome = sweep_mod.run_sweep(sweep, Store(tmp_path / "st"), lambda n, light: fake,
+                                  quiet=True)
+    assert outcome.ok and outcome.done_here == 36
+    # 2 configurations (noise levels) x (6 horizons x 3 seeds) batched in one call each
+    assert len(fake.tasks) == 2
+    assert sorted(len(t.runs) for t in fake.tasks) == [18, 18]
+    # with more workers than configurations, configurations are split by seed
+    tasks = sweep_mod.plan_tasks(sweep.runs, 4, "st")
+    assert len(tasks) == 4 and sum(len(t.runs) for t in tasks) == 36
+    for task in tasks:
+        assert len({r.approval.noise for r in task.runs}) == 1
+    _check_store(tmp_path / "st", sweep.ids)
+
+
+def test_a_failing_run_is_reported_and_redone(tmp_path, monkeypatch, capsys):
+    sweep = parse_sweep(SMALL, tmp_path / "s.toml")
+    store = Store(tmp_path / "st")
+    from monarl.experiments import algorithms
+
+    calls = []
+    original = algorithms._run_exact
+
+    def flaky(runs, ctx):
+        calls.append(len(runs))
+        if len(calls) == 1:
+            raise RuntimeError("solver exploded")
+        yield from original(runs, ctx)
+
+    monkeypatch.setattr(algorithms.REGISTRY["exact"], "_loaded",
+                        (algorithms.REGISTRY["exact"].load()[0], flaky))
+    outcome = sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    assert len(outcome.failed) == 18 and outcome.done_here == 18
+    assert "solver exploded" in next(iter(outcome.failed.values()))
+    failed_id = next(iter(outcome.failed))
+    assert not store.is_done(failed_id) and not store.is_busy(failed_id)
+    outcome = sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    assert outcome.ok and outcome.already_done == 18 and outcome.done_here == 18
+
+
+def _sweep_cmd(path: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "monarl.cli", "sweep", str(path), "--quiet", *extra]
+
+
+def _env(delay: float) -> dict[str, str]:
+    env = dict(os.environ)
+    env[sweep_mod.DELAY_ENV] = str(delay)
+    return env
+
+
+def test_sigkill_mid_sweep_then_restart_finishes_every_run_once(tmp_path):
+    """A real `monarl sweep` subprocess (process pool of 2) is SIGKILLed once some summaries
+    exist; the restart redoes only the unfinished runs."""
+    path = _write(tmp_path, SMALL)
+    store = tmp_path / "exp.store"
+    ids = load_sweep(path).ids
+    proc = subprocess.Popen(_sweep_cmd(path, "--workers", "2"), env=_env(0.05),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    done_before = 0
+    while time.monotonic() < deadline:
+        if store.exists():
+            done_before = len(Store(store).done_ids())
+            if done_before >= 6:
+                break
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    time.sleep(0.5)  # workers die with the sweep (PDEATHSIG)
+    partial = Store(store).done_ids()
+    assert 6 <= len(partial) < len(ids), "the kill must land mid-sweep"
+    for rid in partial:  # finished runs are intact
+        json.loads((store / "runs" / rid / "summary.json").read_text())
+
+    result = subprocess.run(_sweep_cmd(path), env=_env(0), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    _check_store(store, ids)
+
+
+def test_two_concurrent_sweeps_share_a_store_without_duplicates(tmp_path):
+    path = _write(tmp_path, SMALL)
+    other = _write(tmp_path, SMALL.replace("seeds = 3", "seeds = 4"), "other.toml")
+    store = tmp_path / "shared.store"
+    procs = [subprocess.Popen(_sweep_cmd(p, "--store", str(store), "--workers", "1"),
+                              env=_env(0.02), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for p in (path, other)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    ids = sorted(set(load_sweep(path).ids) | set(load_sweep(other).ids))
+    assert len(ids) == 48
+    _check_store(store, ids)
+    pids = Counter(json.loads((store / "runs" / rid / "summary.json").read_text())["pid"]
+                   for rid in ids)
+    assert sum(pids.values()) == 48
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_local_executor_runs_tasks(tmp_path, workers):
+    from monarl.experiments.executors import LocalExecutor
+
+    sweep = parse_sweep(SMALL.replace("seeds = 3", "seeds = 1"), tmp_path / "s.toml")
+    store = Store(tmp_path / "st")
+    store.init()
+    executor = LocalExecutor(workers)
+    try:
+        tasks = sweep_mod.plan_tasks(sweep.runs, workers, str(store.root))
+        results = [executor.submit(t).result(timeout=300) for t in tasks]
+    finally:
+        executor.shutdown()
+    assert sum(len(r.done) for r in results) == 12
+    assert store.done_ids() == set(sweep.ids)
+
+
+@pytest.mark.slow
+def test_ray_executor_on_a_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    path = _write(tmp_path, SMALL.replace("seeds = 3", "seeds = 2"))
+    assert main(["sweep", str(path), "--executor", "ray", "--workers", "2", "--quiet"]) == 0
+    _check_store(tmp_path / "exp.store", load_sweep(path).ids)
