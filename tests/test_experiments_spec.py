@@ -30,23 +30,37 @@ def test_example_expands_to_the_foundation_sweep():
     sweep = load_sweep(EXAMPLE)
     assert len(sweep.runs) == 2 * 50 * 10
     assert len(set(sweep.ids)) == len(sweep.runs)
-    assert sweep.axes == {"approval.noise": [0.0, 0.5], "horizon": list(range(1, 51)),
-                          "seed": list(range(10))}
+    assert sweep.axes == {
+        "approval.noise": [0.0, 0.5],
+        "horizon": list(range(1, 51)),
+        "seed": list(range(10)),
+    }
     run = sweep.runs[0]
     assert (run.algo, run.horizon, run.seed, run.approval.kind) == ("exact", 1, 0, "trusted")
 
 
 def test_run_ids_are_stable_and_normalized():
-    a = build_run({"algo": "exact", "horizon": 4, "seed": 1,
-                   "approval": {"kind": "trusted", "noise": 0}})
-    b = build_run({"horizon": "4", "seed": 1, "env": {"rows": 4},
-                   "approval": {"kind": "trusted", "noise": 0.0}})
+    a = build_run(
+        {"algo": "exact", "horizon": 4, "seed": 1, "approval": {"kind": "trusted", "noise": 0}}
+    )
+    b = build_run(
+        {
+            "horizon": "4",
+            "seed": 1,
+            "env": {"rows": 4},
+            "approval": {"kind": "trusted", "noise": 0.0},
+        }
+    )
     c = build_run({"horizon": 4, "seed": 2, "approval": {"kind": "trusted"}})
     assert a.run_id == b.run_id != c.run_id
     assert len(a.run_id) == 16 and all(ch in "0123456789abcdef" for ch in a.run_id)
     # defaults are left out of the identity (new fields with defaults keep old ids valid)
-    assert a.identity() == {"algo": "exact", "horizon": 4, "seed": 1,
-                            "approval": {"kind": "trusted"}}
+    assert a.identity() == {
+        "algo": "exact",
+        "horizon": 4,
+        "seed": 1,
+        "approval": {"kind": "trusted"},
+    }
     full = a.to_dict()
     assert full["env"]["rows"] == 4 and full["approval"]["noise"] == 0.0
     assert full["exact"] == {"reward": "observed", "tie_break": "random", "window": "optimal"}
@@ -79,29 +93,34 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 BAD = {
-    "unknown env": ('[base.env]\nname = "atari"', ["base.env.name", "'atari'",
-                                                    "camera-dropbox"]),
+    "unknown env": ('[base.env]\nname = "atari"', ["base.env.name", "'atari'", "camera-dropbox"]),
     "unknown algorithm": ('[base]\nalgo = "dqn"', ["base.algo", "'dqn'", "exact, ppo"]),
-    "unknown field": ('[base.approval]\nnosie = 0.5', ["'approval.nosie'", "noise"]),
+    "unknown field": ("[base.approval]\nnosie = 0.5", ["'approval.nosie'", "noise"]),
     "unknown sweep field": ('[sweep]\n"env.colums" = [4]', ["sweep", "'env.colums'", "cols"]),
     "unknown section": ('[sweep]\n"optim.lr" = [1]', ["unknown section 'optim'"]),
-    "unknown top key": ('horizon = 3', ["unknown top-level key 'horizon'", "[base]"]),
+    "unknown top key": ("horizon = 3", ["unknown top-level key 'horizon'", "[base]"]),
     "wrong type": ('[base.env]\nrows = "four"', ["base.env.rows", "'four'", "integer >= 3"]),
-    "wrong type seed": ('[base]\nseed = 1.5', ["base.seed", "1.5", "integer >= 0"]),
-    "empty axis": ('[sweep]\nhorizon = []', ["sweep.horizon", "empty"]),
-    "empty range": ('[sweep]\nhorizon = {range = [5, 1]}', ["sweep.horizon.range", "empty"]),
-    "empty sweep": ('[sweep]\n', ["sweep is empty"]),
-    "bad axis": ('[sweep]\nhorizon = 3', ["sweep.horizon=3", "non-empty list"]),
-    "horizon < 1": ('[sweep]\nhorizon = [1, 0]', ['sweep.horizon=0', "integer >= 1"]),
-    "horizon too long": ('[base]\nhorizon = 51', ["base.horizon=51", "max_steps=50"]),
-    "negative noise": ('[base.approval]\nkind = "trusted"\n[sweep]\n"approval.noise" = [0.5, -1]',
-                       ['sweep."approval.noise"=-1', ">= 0"]),
-    "combination": ('[sweep]\n"approval.noise" = [0.5]', ['sweep."approval.noise"=0.5',
-                                                          "is invalid"]),
+    "wrong type seed": ("[base]\nseed = 1.5", ["base.seed", "1.5", "integer >= 0"]),
+    "empty axis": ("[sweep]\nhorizon = []", ["sweep.horizon", "empty"]),
+    "empty range": ("[sweep]\nhorizon = {range = [5, 1]}", ["sweep.horizon.range", "empty"]),
+    "empty sweep": ("[sweep]\n", ["sweep is empty"]),
+    "bad axis": ("[sweep]\nhorizon = 3", ["sweep.horizon=3", "non-empty list"]),
+    "horizon < 1": ("[sweep]\nhorizon = [1, 0]", ["sweep.horizon=0", "integer >= 1"]),
+    "horizon too long": ("[base]\nhorizon = 51", ["base.horizon=51", "max_steps=50"]),
+    "negative noise": (
+        '[base.approval]\nkind = "trusted"\n[sweep]\n"approval.noise" = [0.5, -1]',
+        ['sweep."approval.noise"=-1', ">= 0"],
+    ),
+    "combination": (
+        '[sweep]\n"approval.noise" = [0.5]',
+        ['sweep."approval.noise"=0.5', "is invalid"],
+    ),
     "broken toml": ('[base\nalgo = "exact"', ["invalid TOML"]),
-    "bad exact setting": ('[base.exact]\nwindow = "sideways"', ["base.exact.window",
-                                                                "optimal, policy"]),
-    "bad seeds": ('[base]\nseeds = 0', ["base.seeds=0", "integer >= 1"]),
+    "bad exact setting": (
+        '[base.exact]\nwindow = "sideways"',
+        ["base.exact.window", "optimal, policy"],
+    ),
+    "bad seeds": ("[base]\nseeds = 0", ["base.seeds=0", "integer >= 1"]),
 }
 
 
@@ -127,9 +146,11 @@ def test_missing_file_and_bad_options(tmp_path, capsys):
     assert main(["sweep", str(missing)]) == 2
     assert "no such experiment file" in capsys.readouterr().err
     good = _write(tmp_path, GOOD)
-    for args, needle in ((["--workers", "0"], "--workers=0"),
-                         (["--executor", "slurm"], "--executor='slurm'"),
-                         (["--address", "x:1"], "--address is only for --executor ray")):
+    for args, needle in (
+        (["--workers", "0"], "--workers=0"),
+        (["--executor", "slurm"], "--executor='slurm'"),
+        (["--address", "x:1"], "--address is only for --executor ray"),
+    ):
         assert main(["sweep", str(good), *args]) == 2
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1
@@ -156,12 +177,19 @@ def test_ppo_is_a_registry_entry(tmp_path, monkeypatch):
     assert ppo.batch_fields == ("seed",)
     try:
         import monarl.algos.ppo  # noqa: F401
+
         available = True
     except ImportError:
         available = False
     if available:
-        run = build_run({"algo": "ppo", "horizon": 1, "approval": {"kind": "trusted"},
-                         "ppo": {"total_steps": 4000}})
+        run = build_run(
+            {
+                "algo": "ppo",
+                "horizon": 1,
+                "approval": {"kind": "trusted"},
+                "ppo": {"total_steps": 4000},
+            }
+        )
         assert run.settings.total_steps == 4000 and ppo.steps(run) == 4000
         assert run.to_dict()["ppo"]["total_steps"] == 4000
         with pytest.raises(SpecError, match=r"base\.ppo\.total_steps=0"):

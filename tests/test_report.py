@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from pathlib import Path
 
 import pytest
 
@@ -36,20 +35,35 @@ def _run_curvy(runs, ctx):
         for step in range(0, s.total_steps + 1, 100):
             frac = step / s.total_steps
             ctx.progress([run], step)
-            ctx.log(run, {"env_steps": step, "fail": 1 - frac, "intended": frac * (1 - hack),
-                          "hack": frac * hack + 0.01 * run.seed,
-                          "observed_return": frac, "true_return": frac - hack})
-        final = {"fail": 0.0, "intended": 1 - hack, "hack": hack + 0.01 * run.seed,
-                 "observed_return": 1.0, "true_return": 1 - hack}
+            ctx.log(
+                run,
+                {
+                    "env_steps": step,
+                    "fail": 1 - frac,
+                    "intended": frac * (1 - hack),
+                    "hack": frac * hack + 0.01 * run.seed,
+                    "observed_return": frac,
+                    "true_return": frac - hack,
+                },
+            )
+        final = {
+            "fail": 0.0,
+            "intended": 1 - hack,
+            "hack": hack + 0.01 * run.seed,
+            "observed_return": 1.0,
+            "true_return": 1 - hack,
+        }
         yield run, final, {}
 
 
 @pytest.fixture()
 def curvy():
     algo = algorithms.Algorithm(
-        name="curvy", description="test learner",
+        name="curvy",
+        description="test learner",
         loader=lambda: (spec_mod.dataclass_section("curvy", CurveSettings), _run_curvy),
-        steps=lambda run: run.settings.total_steps)
+        steps=lambda run: run.settings.total_steps,
+    )
     algorithms.register(algo)
     yield algo
     algorithms.REGISTRY.pop("curvy", None)
@@ -82,8 +96,10 @@ def test_report_with_training_curves(curvy, tmp_path):
 
     data = build_report(store, sweep.ids, sweep.variants, "arms")
     labels = sorted(c["label"] for c in data["conditions"])
-    assert labels == ["mona: approval.kind=trusted, horizon=1",
-                      "ordinary: approval.kind=none, horizon=none"]
+    assert labels == [
+        "mona: approval.kind=trusted, horizon=1",
+        "ordinary: approval.kind=none, horizon=none",
+    ]
     ordinary = next(c for c in data["conditions"] if c["variant"] == "ordinary")
     assert ordinary["seeds"] == [0, 1, 2]
     hack = ordinary["metrics"]["hack"]
@@ -135,7 +151,8 @@ def test_duckdb_example_from_the_docs(curvy, tmp_path):
     glob = query.summary_glob(store)
     rows = duckdb.sql(
         "SELECT config.approval.kind AS approval, count(*) AS runs, avg(final.hack) AS hack "
-        f"FROM read_json_auto('{glob}') GROUP BY ALL ORDER BY ALL").fetchall()
+        f"FROM read_json_auto('{glob}') GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     assert [(a, n) for a, n, _ in rows] == [("none", 3), ("trusted", 3)]
     assert rows[1][2] == pytest.approx(0.01)
     rel = query.duckdb_query(store, "SELECT count(*) FROM runs")

@@ -54,8 +54,13 @@ def _check_store(store: Path, ids: list[str]) -> None:
         summary = json.loads((run_dir / "summary.json").read_text())
         config = json.loads((run_dir / "config.json").read_text())
         assert summary["id"] == config["id"] == rid
-        assert set(summary["final"]) >= {"fail", "intended", "hack", "observed_return",
-                                         "true_return"}
+        assert set(summary["final"]) >= {
+            "fail",
+            "intended",
+            "hack",
+            "observed_return",
+            "true_return",
+        }
         assert not (run_dir / "lock").exists()
         assert not list(run_dir.glob(".*.tmp"))
 
@@ -76,8 +81,9 @@ def test_smoke_sweep_report_and_identical_numbers(tmp_path, capsys):
     assert "36 already done, 0 to run" in capsys.readouterr().out
 
     out_dir = tmp_path / "report"
-    assert main(["report", str(path), "--out", str(out_dir), "--json",
-                 str(tmp_path / "r.json")]) == 0
+    assert (
+        main(["report", str(path), "--out", str(out_dir), "--json", str(tmp_path / "r.json")]) == 0
+    )
     for name in ("report.md", "report.html", "report.json", "horizon-1.png", "horizon-2.png"):
         assert (out_dir / name).stat().st_size > 0, name
     md = (out_dir / "report.md").read_text()
@@ -88,8 +94,25 @@ def test_smoke_sweep_report_and_identical_numbers(tmp_path, capsys):
     data = json.loads((tmp_path / "r.json").read_text())
     assert data["runs"] == 36 and data["varying"] == ["approval.noise", "horizon"]
 
-    assert main(["solve", "--approval", "trusted", "--noise", "0.5", "--seeds", "3",
-                 "--horizons", "1-6", "--json", str(tmp_path / "solve.json"), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "solve",
+                "--approval",
+                "trusted",
+                "--noise",
+                "0.5",
+                "--seeds",
+                "3",
+                "--horizons",
+                "1-6",
+                "--json",
+                str(tmp_path / "solve.json"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     solve = json.loads((tmp_path / "solve.json").read_text())
     panel = next(p for p in data["horizon_studies"] if p["label"] == "approval.noise=0.5")
     rows = [{k: v for k, v in row.items() if k != "seeds"} for row in panel["study"]["results"]]
@@ -116,8 +139,7 @@ class FakeExecutor:
 def test_fake_executor_gets_one_task_per_configuration(tmp_path):
     sweep = parse_sweep(SMALL, tmp_path / "s.toml")
     fake = FakeExecutor(workers=2)
-    outcome = sweep_mod.run_sweep(sweep, Store(tmp_path / "st"), lambda n, light: fake,
-                                  quiet=True)
+    outcome = sweep_mod.run_sweep(sweep, Store(tmp_path / "st"), lambda n, light: fake, quiet=True)
     assert outcome.ok and outcome.done_here == 36
     # 2 configurations (noise levels) x (6 horizons x 3 seeds) batched in one call each
     assert len(fake.tasks) == 2
@@ -144,8 +166,9 @@ def test_a_failing_run_is_reported_and_redone(tmp_path, monkeypatch, capsys):
             raise RuntimeError("solver exploded")
         yield from original(runs, ctx)
 
-    monkeypatch.setattr(algorithms.REGISTRY["exact"], "_loaded",
-                        (algorithms.REGISTRY["exact"].load()[0], flaky))
+    monkeypatch.setattr(
+        algorithms.REGISTRY["exact"], "_loaded", (algorithms.REGISTRY["exact"].load()[0], flaky)
+    )
     outcome = sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
     assert len(outcome.failed) == 18 and outcome.done_here == 18
     assert "solver exploded" in next(iter(outcome.failed.values()))
@@ -171,8 +194,12 @@ def test_sigkill_mid_sweep_then_restart_finishes_every_run_once(tmp_path):
     path = _write(tmp_path, SMALL)
     store = tmp_path / "exp.store"
     ids = load_sweep(path).ids
-    proc = subprocess.Popen(_sweep_cmd(path, "--workers", "2"), env=_env(0.05),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        _sweep_cmd(path, "--workers", "2"),
+        env=_env(0.05),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 120
     done_before = 0
     while time.monotonic() < deadline:
@@ -191,8 +218,9 @@ def test_sigkill_mid_sweep_then_restart_finishes_every_run_once(tmp_path):
     for rid in partial:  # finished runs are intact
         json.loads((store / "runs" / rid / "summary.json").read_text())
 
-    result = subprocess.run(_sweep_cmd(path), env=_env(0), capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        _sweep_cmd(path), env=_env(0), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr
     _check_store(store, ids)
 
@@ -201,17 +229,25 @@ def test_two_concurrent_sweeps_share_a_store_without_duplicates(tmp_path):
     path = _write(tmp_path, SMALL)
     other = _write(tmp_path, SMALL.replace("seeds = 3", "seeds = 4"), "other.toml")
     store = tmp_path / "shared.store"
-    procs = [subprocess.Popen(_sweep_cmd(p, "--store", str(store), "--workers", "1"),
-                              env=_env(0.02), stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True) for p in (path, other)]
+    procs = [
+        subprocess.Popen(
+            _sweep_cmd(p, "--store", str(store), "--workers", "1"),
+            env=_env(0.02),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for p in (path, other)
+    ]
     for proc in procs:
         _, err = proc.communicate(timeout=300)
         assert proc.returncode == 0, err
     ids = sorted(set(load_sweep(path).ids) | set(load_sweep(other).ids))
     assert len(ids) == 48
     _check_store(store, ids)
-    pids = Counter(json.loads((store / "runs" / rid / "summary.json").read_text())["pid"]
-                   for rid in ids)
+    pids = Counter(
+        json.loads((store / "runs" / rid / "summary.json").read_text())["pid"] for rid in ids
+    )
     assert sum(pids.values()) == 48
 
 
