@@ -191,12 +191,16 @@ def _env(delay: float) -> dict[str, str]:
 def test_sigkill_mid_sweep_then_restart_finishes_every_run_once(tmp_path):
     """A real `monarl sweep` subprocess (process pool of 2) is SIGKILLed once some summaries
     exist; the restart redoes only the unfinished runs."""
-    path = _write(tmp_path, SMALL)
+    # 6 configurations of 6 runs: each worker commits several batches
+    text = SMALL.replace("[0.0, 0.5]", "[0.0, 0.1, 0.2, 0.3, 0.4, 0.5]")
+    text = text.replace("seeds = 3", "seeds = 2").replace("[1, 6]", "[1, 3]")
+    path = _write(tmp_path, text)
     store = tmp_path / "exp.store"
     ids = load_sweep(path).ids
+    assert len(ids) == 36
     proc = subprocess.Popen(
         _sweep_cmd(path, "--workers", "2"),
-        env=_env(0.05),
+        env=_env(0.1),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

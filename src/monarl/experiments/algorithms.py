@@ -7,7 +7,8 @@ An algorithm plugs into experiments with one :class:`Algorithm` entry:
   call (``seed`` for every algorithm here; ``horizon`` too for the exact solver, which solves
   every horizon in one scan);
 - ``run(runs, ctx)``: a generator that executes a batch of runs that agree on everything but
-  ``batch_fields`` and yields ``(run, final_metrics, info)`` per run as soon as it is done. It
+  ``batch_fields`` and yields ``(run, final_metrics, info)`` per run as soon as it is done, or a
+  list of such tuples for runs that finish together (committed with one sync). It
   may append training metrics (evaluation points) with ``ctx.log(run, {...})`` and report
   progress with ``ctx.progress(runs, env_steps)``;
 - ``steps(run)``: environment steps per run, for progress and ETA (None when meaningless).
@@ -167,9 +168,11 @@ def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
                 "hack_free": study["hack_free"],
                 "batch": batch,
             }
-            for row in study["results"]:
-                for i, seed in enumerate(block):
-                    yield by_key[(row["horizon"], seed)], dict(row["per_seed"][i]), info
+            yield [
+                (by_key[(row["horizon"], seed)], dict(row["per_seed"][i]), info)
+                for row in study["results"]
+                for i, seed in enumerate(block)
+            ]
 
 
 register(
@@ -256,11 +259,13 @@ def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
             "env_steps_per_second": result.get("env_steps_per_second"),
         }
         info = {"steps": result.get("steps"), "batch": batch}
+        done = []
         for i, run in enumerate(block_runs):
             for e, steps in enumerate(points):
                 ctx.log(run, {"env_steps": steps, **{n: curves[n][i][e] for n in names}})
             final = {k: v for k, v in result["per_seed"][i].items() if k != "seed"}
-            yield run, final, info
+            done.append((run, final, info))
+        yield done
 
 
 def _ppo_steps(run: spec_mod.RunSpec) -> int | None:

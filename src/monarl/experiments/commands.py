@@ -6,7 +6,6 @@ whose message is the one line the CLI prints.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from monarl.experiments.executors import EXECUTORS, ray_available
@@ -118,4 +117,4 @@ def report_command(
     return result
 
 
-__all__ = ["CommandError", "report_command", "sweep_command", "os"]
+__all__ = ["CommandError", "report_command", "sweep_command"]

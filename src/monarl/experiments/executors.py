@@ -15,7 +15,9 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import queue
 import signal
+import threading
 from typing import Protocol
 
 from monarl.experiments.worker import Task, TaskResult, execute_task
@@ -51,11 +53,55 @@ def _worker_init() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+class InlineExecutor:
+    """Runs tasks one after another in a daemon thread of the sweep process, so the sweep's
+    main thread stays free for the progress display and Ctrl-C never waits for a task."""
+
+    workers = 1
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._loop, name="monarl-run", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            fut, task = item
+            if not fut.set_running_or_notify_cancel():
+                continue
+            try:
+                fut.set_result(execute_task(task))
+            except BaseException as exc:  # noqa: BLE001 - handed to the sweep loop
+                fut.set_exception(exc)
+
+    def submit(self, task: Task) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        self._queue.put((fut, task))
+        return fut
+
+    def shutdown(self, cancel: bool = False) -> None:
+        if cancel:
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    item[0].cancel()
+            self._queue.put(None)
+            return  # a running task dies with the process (daemon thread)
+        self._queue.put(None)
+        self._thread.join()
+
+
 class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = max(1, workers or machine_workers())
         if self.workers == 1:
-            self._pool: cf.Executor = cf.ThreadPoolExecutor(1, thread_name_prefix="monarl-run")
+            self._pool: cf.Executor | InlineExecutor = InlineExecutor()
         else:
             self._pool = cf.ProcessPoolExecutor(
                 self.workers,
@@ -72,7 +118,10 @@ class LocalExecutor:
             for proc in list(getattr(self._pool, "_processes", {}).values()):
                 with contextlib.suppress(OSError, AttributeError):
                     proc.kill()
-        self._pool.shutdown(wait=True, cancel_futures=cancel)
+        if isinstance(self._pool, InlineExecutor):
+            self._pool.shutdown(cancel)
+        else:
+            self._pool.shutdown(wait=True, cancel_futures=cancel)
 
 
 class RayExecutor:

@@ -454,7 +454,7 @@ def _expand(data: dict[str, Any], text: str, path: Path | None) -> Sweep:
             raise ConfigError(f"sweep={sweep_raw!r} is invalid: must be a table ([sweep])")
         flat: dict[str, Any] = {}
         for key, value in sweep_raw.items():
-            head = key.split(".", 1)[0]
+            # [sweep.approval] noise = [...] is the same as "approval.noise" = [...]
             if (
                 "." not in key
                 and isinstance(value, Mapping)
@@ -464,7 +464,6 @@ def _expand(data: dict[str, Any], text: str, path: Path | None) -> Sweep:
                     flat[f"{key}.{sub}"] = v
             else:
                 flat[key] = value
-            del head
         if not flat:
             raise ConfigError(
                 "sweep is empty: add an axis such as horizon = {range = [1, 50]} or remove [sweep]"

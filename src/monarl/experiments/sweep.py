@@ -15,8 +15,6 @@ import dataclasses
 import os
 import time
 from collections import defaultdict
-from pathlib import Path
-from typing import Any
 
 from monarl.experiments import algorithms
 from monarl.experiments.executors import Executor
@@ -301,19 +299,3 @@ def describe_outcome(outcome: SweepOutcome, store: Store) -> str:
         parts.append(f"{outcome.done_elsewhere} by another process")
     parts.append(f"{outcome.wall_seconds:.1f} s")
     return ", ".join(parts) + f"; store {store.root}"
-
-
-def resolve_store(sweep: Sweep, store: str | Path | None) -> Store:
-    from monarl.experiments.spec import default_store
-
-    if store is not None:
-        return Store(store)
-    if sweep.path is None:
-        raise ValueError("an experiment without a file needs an explicit store")
-    return Store(default_store(sweep.path))
-
-
-def sweep_status(sweep: Sweep, store: Store) -> dict[str, Any]:
-    done = store.done_ids() if store.exists() else set()
-    ids = sweep.ids
-    return {"total": len(ids), "done": sum(1 for i in ids if i in done)}

@@ -98,31 +98,41 @@ def execute_task(task: Task) -> TaskResult:
     ctx = _Context(claims)
     batch_started = time.perf_counter()
     try:
-        for run, final, info in algo.run(runs, ctx):
-            rid = run.run_id
-            if task.delay:
-                time.sleep(task.delay)
-            batch = dict(info.get("batch", {}))
-            n = batch.get("runs") or len(runs)
-            wall = batch.get("wall_seconds")
-            summary = {
-                "id": rid,
-                "schema": SCHEMA_VERSION,
-                "sweep": task.sweep,
-                "algo": run.algo,
-                "config": run.to_dict(),
-                "final": final,
-                "info": {k: v for k, v in info.items() if k != "batch"},
-                "wall_seconds": (wall / n) if wall else (time.perf_counter() - batch_started),
-                "batch": batch,
-                "started": claims[rid].started,
-                "finished": now(),
-                "host": socket.gethostname(),
-                "pid": os.getpid(),
-                "provenance": provenance,
-            }
-            claims[rid].finish(summary)
-            result.done.append(rid)
+        for item in algo.run(runs, ctx):
+            batch_items = item if isinstance(item, list) else [item]
+            summaries = []
+            for run, final, info in batch_items:
+                rid = run.run_id
+                if task.delay:
+                    time.sleep(task.delay)
+                batch = dict(info.get("batch", {}))
+                n = batch.get("runs") or len(runs)
+                wall = batch.get("wall_seconds")
+                summaries.append(
+                    (
+                        claims[rid],
+                        {
+                            "id": rid,
+                            "schema": SCHEMA_VERSION,
+                            "sweep": task.sweep,
+                            "algo": run.algo,
+                            "config": run.to_dict(),
+                            "final": final,
+                            "info": {k: v for k, v in info.items() if k != "batch"},
+                            "wall_seconds": (wall / n)
+                            if wall
+                            else (time.perf_counter() - batch_started),
+                            "batch": batch,
+                            "started": claims[rid].started,
+                            "finished": now(),
+                            "host": socket.gethostname(),
+                            "pid": os.getpid(),
+                            "provenance": provenance,
+                        },
+                    )
+                )
+            store.commit(summaries)
+            result.done.extend(claim.run_id for claim, _ in summaries)
     except BaseException as exc:  # noqa: BLE001 - report, release, keep the sweep going
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         detail = traceback.format_exc()

@@ -1,0 +1,149 @@
+"""Overhead of the experiment system (run store + executor) on a 100-run exact-solver sweep.
+
+Same process, same runs, measured one after the other (JIT compiled once beforehand):
+
+1. ``loop``: ``exact_study`` called directly once per run (one seed, one horizon), results kept
+   in memory: what a script without the experiment system does;
+2. ``batched``: ``exact_study`` called directly once per configuration with all its seeds,
+   exactly the calls the sweep makes: the strict baseline;
+3. ``sweep``: ``run_sweep`` into a fresh store, tasks in the sweep process (``--workers 1``,
+   what the default picks for a sweep of this size): planning, locks, config/summary files with
+   fsync, the event log and progress polling on top of (2);
+4. ``sweep-2proc``: the same with a pool of 2 fresh worker processes (each imports JAX, builds
+   tables and compiles), for reference.
+
+Overhead = sweep / baseline - 1. The target (issue 3) is < 5 % against ``batched``.
+
+    python benchmarks/bench_sweep.py [--repeats 3] [--board paper|hard]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from monarl.config import ApprovalConfig, EnvConfig
+from monarl.exact import exact_study
+from monarl.experiments import sweep as sweep_mod
+from monarl.experiments.spec import parse_sweep
+from monarl.experiments.store import Store
+from monarl.provenance import describe_machine
+
+NOISES = [round(0.1 * i, 1) for i in range(10)]
+HORIZON = 8
+SEEDS = 10
+
+BOARDS = {
+    "paper": {},
+    "hard": {"boxes": 3, "blockers": 2, "max_steps": 60},
+}
+
+
+def spec_text(board: dict) -> str:
+    env = "".join(f"{k} = {v}\n" for k, v in board.items())
+    return f"""
+name = "bench-sweep"
+[base]
+algo = "exact"
+horizon = {HORIZON}
+seeds = {SEEDS}
+[base.env]
+{env}
+[base.approval]
+kind = "trusted"
+[sweep]
+"approval.noise" = {NOISES}
+"""
+
+
+def loop(env: EnvConfig) -> list:
+    out = []
+    for noise in NOISES:
+        approval = ApprovalConfig(kind="trusted", noise=noise)
+        for seed in range(SEEDS):
+            out.append(
+                exact_study(
+                    env, approval, [HORIZON], seeds=1, seed_offset=seed, with_baselines=False
+                )
+            )
+    return out
+
+
+def batched(env: EnvConfig) -> list:
+    return [
+        exact_study(
+            env,
+            ApprovalConfig(kind="trusted", noise=noise),
+            [HORIZON],
+            seeds=SEEDS,
+            with_baselines=False,
+        )
+        for noise in NOISES
+    ]
+
+
+def sweep(text: str, workers: int) -> float:
+    with tempfile.TemporaryDirectory(dir=Path.cwd()) as tmp:
+        spec = parse_sweep(text, Path(tmp) / "bench.toml")
+        assert len(spec.runs) == len(NOISES) * SEEDS == 100
+        started = time.perf_counter()
+        outcome = sweep_mod.run_sweep(
+            spec, Store(Path(tmp) / "store"), sweep_mod.local_factory(workers), quiet=True
+        )
+        wall = time.perf_counter() - started
+        assert outcome.ok and outcome.done_here == 100, outcome
+        return wall
+
+
+def timed(fn, *args) -> float:
+    started = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--board", choices=sorted(BOARDS), default="paper")
+    args = parser.parse_args()
+    board = BOARDS[args.board]
+    env = EnvConfig(**board)
+    text = spec_text(board)
+    # warm up: tables, trusted values and both JIT shapes (1 seed, 10 seeds)
+    exact_study(
+        env, ApprovalConfig(kind="trusted", noise=0.5), [HORIZON], seeds=1, with_baselines=False
+    )
+    exact_study(
+        env, ApprovalConfig(kind="trusted", noise=0.5), [HORIZON], seeds=SEEDS, with_baselines=False
+    )
+    times: dict[str, list[float]] = {"loop": [], "batched": [], "sweep": []}
+    for _ in range(args.repeats):  # interleaved, so drift hits every variant alike
+        times["loop"].append(timed(loop, env))
+        times["batched"].append(timed(batched, env))
+        times["sweep"].append(sweep(text, 1))
+    med = {k: statistics.median(v) for k, v in times.items()}
+    med["sweep-2proc"] = sweep(text, 2)
+    print(
+        f"100-run exact sweep ({args.board} board: {env.rows}x{env.cols}, {env.boxes} boxes, "
+        f"{len(NOISES)} noise levels x {SEEDS} seeds, M = {HORIZON}); "
+        f"median of {args.repeats}; {describe_machine()}"
+    )
+    for name, wall in med.items():
+        print(f"  {name:12s} {wall:7.3f} s   {wall / 100 * 1000:6.2f} ms/run")
+    strict = med["sweep"] / med["batched"] - 1
+    print(
+        f"  overhead of store + executor vs batched direct calls: {strict:+.1%} "
+        f"({(med['sweep'] - med['batched']) / 100 * 1000:.2f} ms/run; target < 5 %)"
+    )
+    print(f"  sweep vs a direct per-run loop: ratio {med['sweep'] / med['loop']:.3f}")
+    print(
+        f"  2 worker processes (cold start) vs batched: ratio "
+        f"{med['sweep-2proc'] / med['batched']:.3f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
