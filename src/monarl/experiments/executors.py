@@ -110,6 +110,8 @@ class LocalExecutor:
             )
 
     def submit(self, task: Task) -> cf.Future:
+        if isinstance(self._pool, InlineExecutor):
+            return self._pool.submit(task)
         return self._pool.submit(execute_task, task)
 
     def shutdown(self, cancel: bool = False) -> None:
