@@ -1,0 +1,997 @@
+"""PPO for MONA and ordinary RL: ``make_train(config, ...) -> train(key)``, one jitted scan.
+
+Read top to bottom: hyperparameters (:class:`PPOConfig`), the networks, the exact evaluator used
+inside training, ``make_train`` (rollout -> advantages -> PPO epochs, scanned), and the host-side
+entry points :func:`run_ppo` (the JSON of ``monarl train``) and :func:`run_warm_start`.
+
+The two MONA knobs enter in exactly two places, and nowhere else:
+
+1. *Approval*: the training reward of a step is the observed reward plus, when an approval table
+   ``[T, S, A]`` is given, ``approval[t, s, a]`` looked up at the step's own state and time
+   (``approval/lookup.py``). Ordinary RL passes ``approval_table=None``.
+2. *Horizon*: ``horizon=None`` uses full-horizon GAE (ordinary RL); ``horizon=M`` uses M-step
+   returns and a fixed-horizon critic with one head per horizon 1..M (``horizon.py``), so no
+   value from beyond step t+M-1 reaches step t.
+
+Why everything is one ``lax.scan`` inside ``jit``: Camera Dropbox is tiny, so on a CPU the cost
+of PPO is Python and dispatch overhead, not arithmetic. Compiling the whole run (vectorized
+environments with auto-reset, rollouts, updates and periodic exact evaluation) into one XLA
+program and ``vmap``-ing it over seeds turns the paper's 35-minute run into seconds
+(``docs/ppo.md``, ``benchmarks/bench_ppo.py``).
+
+Time limits are truncation and bootstrap nothing (``horizon.gae`` default), because the
+observation contains the time step and a time-limit bootstrap would leak long-horizon value into
+the last step. No reward normalisation is used. Advantages may be normalised per minibatch
+(``normalize_advantages``): mean and std are taken over the minibatch's *own* M-step advantages,
+a shift and a positive rescaling shared by every sample of the minibatch, so no step's weight
+ever depends on rewards beyond its own window (unlike a running return statistic, which
+aggregates full-horizon returns).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from monarl.approval import lookup
+from monarl.envs import camera_dropbox as cd
+from monarl.envs.tabular import TabularEnv, compile_camera_dropbox
+from monarl.horizon import gae, next_step_values, returns_by_horizon, validate_horizon
+
+ACTIVATIONS = ("tanh", "relu")
+APPROVALS = ("none", "trusted")
+METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
+
+
+# --------------------------------------------------------------------------------------------
+# Hyperparameters
+# --------------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """Every PPO hyperparameter, in one place. Defaults are the tuned settings of docs/ppo.md,
+    used unchanged for both arms (ordinary RL and MONA)."""
+
+    total_steps: int = 1_000_000
+    """Environment steps per seed; rounded up to whole updates of ``num_envs * num_steps``."""
+    num_envs: int = 64
+    """Parallel environments per seed (auto-reset). Many envs make each XLA op do real work."""
+    num_steps: int = 125
+    """Rollout length per environment per update (64 x 125 = 8,000 divides 1M exactly)."""
+    num_epochs: int = 4
+    """Passes over each rollout."""
+    num_minibatches: int = 4
+    """Minibatches per epoch; minibatch size = num_envs * num_steps / num_minibatches."""
+    learning_rate: float = 1e-3
+    """Adam step size (linearly annealed to 0 over training if ``anneal_lr``)."""
+    anneal_lr: bool = True
+    """Linear learning-rate decay to 0: a stable end point for the final evaluation."""
+    gamma: float = 1.0
+    """Discount of the full-horizon (ordinary RL) advantage; the paper uses 1.0. Finite
+    horizons are undiscounted (M is their only truncation)."""
+    gae_lambda: float = 0.95
+    """GAE lambda of the full-horizon advantage (unused for finite horizons)."""
+    clip_eps: float = 0.2
+    """PPO ratio clipping."""
+    ent_coef: float = 0.05
+    """Entropy bonus at the start (the paper uses 0.05): exploration finds the hack."""
+    ent_coef_final: float | None = None
+    """If set, the entropy coefficient decays linearly to this value by the end of training."""
+    vf_coef: float = 0.5
+    """Weight of the value loss (mean over critic heads)."""
+    max_grad_norm: float = 0.5
+    """Global gradient-norm clipping."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer sizes of the policy MLP and (separately) of the value MLP."""
+    activation: str = "tanh"
+    """Hidden activation: tanh or relu."""
+    normalize_advantages: bool = True
+    """Per-minibatch advantage normalisation (see the module docstring for why it is safe)."""
+    eval_every: int = 50_000
+    """Environment steps between exact evaluations (rounded to whole updates)."""
+
+    def validate(self) -> PPOConfig:
+        """Raise ValueError naming the field, the value and what is allowed; return self."""
+
+        def fail(name: str, allowed: str) -> ValueError:
+            return ValueError(f"ppo.{name}={getattr(self, name)!r} is invalid: {allowed}")
+
+        def is_int(v: Any) -> bool:
+            return isinstance(v, int | np.integer) and not isinstance(v, bool)
+
+        def is_num(v: Any) -> bool:
+            return (
+                isinstance(v, int | float | np.integer | np.floating)
+                and not isinstance(v, bool)
+                and math.isfinite(v)
+            )
+
+        for name in (
+            "total_steps",
+            "num_envs",
+            "num_steps",
+            "num_epochs",
+            "num_minibatches",
+            "eval_every",
+        ):
+            if not is_int(getattr(self, name)) or getattr(self, name) < 1:
+                raise fail(name, "must be an integer >= 1")
+        batch = self.num_envs * self.num_steps
+        if batch % self.num_minibatches:
+            raise fail(
+                "num_minibatches",
+                f"must divide num_envs * num_steps = {batch} (minibatches of equal size)",
+            )
+        if not is_num(self.learning_rate) or not self.learning_rate > 0:
+            raise fail("learning_rate", "must be a finite number > 0")
+        if not is_num(self.gamma) or not 0 <= self.gamma <= 1:
+            raise fail("gamma", "must be a number in [0, 1]")
+        if not is_num(self.gae_lambda) or not 0 <= self.gae_lambda <= 1:
+            raise fail("gae_lambda", "must be a number in [0, 1]")
+        if not is_num(self.clip_eps) or not self.clip_eps > 0:
+            raise fail("clip_eps", "must be a finite number > 0")
+        for name in ("ent_coef", "vf_coef"):
+            if not is_num(getattr(self, name)) or getattr(self, name) < 0:
+                raise fail(name, "must be a finite number >= 0")
+        if self.ent_coef_final is not None and (
+            not is_num(self.ent_coef_final) or self.ent_coef_final < 0
+        ):
+            raise fail("ent_coef_final", "must be None (constant) or a finite number >= 0")
+        if not is_num(self.max_grad_norm) or not self.max_grad_norm > 0:
+            raise fail("max_grad_norm", "must be a finite number > 0")
+        if (
+            not isinstance(self.hidden, tuple)
+            or not self.hidden
+            or not all(is_int(h) and h >= 1 for h in self.hidden)
+        ):
+            raise fail("hidden", "must be a non-empty tuple of integers >= 1, e.g. (64, 64)")
+        if self.activation not in ACTIVATIONS:
+            raise fail("activation", f"allowed are {', '.join(ACTIVATIONS)}")
+        for name in ("anneal_lr", "normalize_advantages"):
+            if not isinstance(getattr(self, name), bool):
+                raise fail(name, "must be true or false")
+        return self
+
+    @property
+    def batch_size(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_updates(self) -> int:
+        return -(-self.total_steps // self.batch_size)
+
+    @property
+    def updates_per_eval(self) -> int:
+        return max(1, min(self.num_updates, round(self.eval_every / self.batch_size)))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PPOConfig:
+        """Build from a TOML/JSON mapping, rejecting unknown keys; lists become tuples."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"ppo: unknown field {unknown[0]!r}; known fields are {', '.join(sorted(known))}"
+            )
+        data = dict(data)
+        if isinstance(data.get("hidden"), list):
+            data["hidden"] = tuple(data["hidden"])
+        return cls(**data).validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["hidden"] = list(self.hidden)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Networks: plain MLPs (policy logits; value heads, one per horizon 1..M or one for M = None)
+# --------------------------------------------------------------------------------------------
+
+
+def init_mlp(key: jax.Array, sizes: tuple[int, ...], out_scale: float) -> list[dict]:
+    """Orthogonal weights (gain sqrt 2 on hidden layers, ``out_scale`` on the last), zero
+    biases: the usual PPO initialisation, which starts the policy near uniform."""
+    layers = []
+    keys = jax.random.split(key, len(sizes) - 1)
+    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
+        gain = out_scale if i == len(sizes) - 2 else math.sqrt(2.0)
+        w = jax.nn.initializers.orthogonal(gain)(k, (n_in, n_out), jnp.float32)
+        layers.append({"w": w, "b": jnp.zeros((n_out,), jnp.float32)})
+    return layers
+
+
+def apply_mlp(layers: list[dict], x: jax.Array, activation: str) -> jax.Array:
+    act = jnp.tanh if activation == "tanh" else jax.nn.relu
+    for layer in layers[:-1]:
+        x = act(x @ layer["w"] + layer["b"])
+    return x @ layers[-1]["w"] + layers[-1]["b"]
+
+
+class Params(NamedTuple):
+    actor: list[dict]
+    critic: list[dict]
+
+
+def init_params(
+    key: jax.Array, config: PPOConfig, obs_size: int, num_actions: int, num_heads: int
+) -> Params:
+    k_actor, k_critic = jax.random.split(key)
+    return Params(
+        actor=init_mlp(k_actor, (obs_size, *config.hidden, num_actions), 0.01),
+        critic=init_mlp(k_critic, (obs_size, *config.hidden, num_heads), 1.0),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Exact evaluation inside the jitted loop
+# --------------------------------------------------------------------------------------------
+
+
+class EvalArrays(NamedTuple):
+    """Everything the in-training exact evaluator needs, as device arrays (a pytree).
+
+    Only the (t, s) pairs reachable from the start states in exactly t steps under *some*
+    policy are fed through the network (67,730 of 96,850 on the paper's board); every other
+    row gets a uniform policy, which carries no probability mass and so changes nothing.
+    """
+
+    pair_obs: jax.Array  # float32 [K, obs]
+    pair_t: jax.Array  # int32 [K]
+    pair_s: jax.Array  # int32 [K]
+    next_state: jax.Array  # int32 [S, A]
+    observed: jax.Array  # float32 [S, A] reward of taking a in s
+    true: jax.Array  # float32 [S, A]
+    ends: jax.Array  # float32 [S, A] 1 where a live s flows into ENDED
+    outcome_onehot: jax.Array  # float32 [S, n_outcomes] (0 rows for ENDED)
+    live: jax.Array  # float32 [S]
+    start: jax.Array  # float32 [S]
+
+
+def reachable_pairs(tables: TabularEnv, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(t, s) pairs, s live and reachable from a start state in exactly t steps."""
+    reach = np.zeros(tables.num_states, bool)
+    reach[tables.initial] = True
+    ts, ss = [], []
+    for t in range(steps):
+        live = np.flatnonzero(reach & (np.arange(tables.num_states) != tables.ended))
+        ts.append(np.full(len(live), t, np.int32))
+        ss.append(live.astype(np.int32))
+        nxt = np.zeros_like(reach)
+        nxt[tables.next_state[reach].ravel()] = True
+        reach = nxt
+    return np.concatenate(ts), np.concatenate(ss)
+
+
+def table_observations(
+    tables: TabularEnv, env_params: cd.CameraDropboxParams, t: np.ndarray, s: np.ndarray
+) -> jax.Array:
+    """Observations of table states ``s`` at times ``t``, built by the env's own ``observe``."""
+    states = cd.EnvState(
+        agent=jnp.asarray(tables.agent[s]),
+        grid=jnp.asarray(tables.grid[s]),
+        ended=jnp.asarray(s == tables.ended),
+        t=jnp.asarray(t, jnp.int32),
+    )
+    return jax.jit(jax.vmap(cd.observe, in_axes=(0, None)))(states, env_params)
+
+
+def eval_arrays(tables: TabularEnv, env_params: cd.CameraDropboxParams) -> EvalArrays:
+    steps = tables.max_steps
+    pair_t, pair_s = reachable_pairs(tables, steps)
+    live = np.arange(tables.num_states) != tables.ended
+    onehot = np.zeros((tables.num_states, len(tables.outcomes)), np.float32)
+    onehot[live, tables.outcome[live]] = 1.0
+    start = np.zeros(tables.num_states, np.float32)
+    start[tables.initial] = 1.0 / len(tables.initial)
+    ends = (tables.next_state == tables.ended) & live[:, None]
+    return EvalArrays(
+        pair_obs=table_observations(tables, env_params, pair_t, pair_s),
+        pair_t=jnp.asarray(pair_t),
+        pair_s=jnp.asarray(pair_s),
+        next_state=jnp.asarray(tables.next_state, jnp.int32),
+        observed=jnp.asarray(tables.reward_table("observed"), jnp.float32),
+        true=jnp.asarray(tables.reward_table("true"), jnp.float32),
+        ends=jnp.asarray(ends, jnp.float32),
+        outcome_onehot=jnp.asarray(onehot),
+        live=jnp.asarray(live, jnp.float32),
+        start=jnp.asarray(start),
+    )
+
+
+def exact_evaluation(probs: jax.Array, arrays: EvalArrays) -> dict[str, jax.Array]:
+    """JAX twin of ``evaluate.evaluate`` for one policy ``probs`` [T, S, A]: propagate the start
+    distribution through the tables for T steps (pure, jittable, vmappable).
+
+    Returns scalars fail, intended, hack (for 3 outcomes; ``outcome_k`` otherwise),
+    observed_return, true_return, episode_length. Tested equal to ``evaluate``.
+    """
+    num_states = arrays.next_state.shape[0]
+    flat_next = arrays.next_state.reshape(-1)
+
+    def advance(carry, probs_t):
+        dist, fractions, obs_ret, true_ret, length = carry
+        flow = dist[:, None] * probs_t  # [S, A]
+        obs_ret = obs_ret + jnp.sum(flow * arrays.observed)
+        true_ret = true_ret + jnp.sum(flow * arrays.true)
+        length = length + jnp.sum(flow * arrays.live[:, None])
+        fractions = fractions + jnp.sum(flow * arrays.ends, axis=1) @ arrays.outcome_onehot
+        dist = jax.ops.segment_sum(flow.reshape(-1), flat_next, num_segments=num_states)
+        return (dist, fractions, obs_ret, true_ret, length), None
+
+    zero = jnp.zeros((), jnp.float32)
+    init = (arrays.start, jnp.zeros(arrays.outcome_onehot.shape[1], jnp.float32), zero, zero, zero)
+    (dist, fractions, obs_ret, true_ret, length), _ = jax.lax.scan(advance, init, probs)
+    fractions = fractions + dist @ arrays.outcome_onehot
+    names = (
+        cd.OUTCOMES
+        if fractions.shape[0] == len(cd.OUTCOMES)
+        else [f"outcome_{k}" for k in range(fractions.shape[0])]
+    )
+    out = {name: fractions[k] for k, name in enumerate(names)}
+    out.update(observed_return=obs_ret, true_return=true_ret, episode_length=length)
+    return out
+
+
+def policy_table(actor: list[dict], arrays: EvalArrays, activation: str, steps: int) -> jax.Array:
+    """The policy's action probabilities [T, S, A] (uniform on unreachable rows)."""
+    probs = jax.nn.softmax(apply_mlp(actor, arrays.pair_obs, activation))
+    num_states, num_actions = arrays.next_state.shape
+    table = jnp.full((steps, num_states, num_actions), 1.0 / num_actions, jnp.float32)
+    return table.at[arrays.pair_t, arrays.pair_s].set(probs)
+
+
+def evaluate_actor(
+    actor: list[dict], arrays: EvalArrays, activation: str, steps: int
+) -> dict[str, jax.Array]:
+    """Exact results of the stochastic policy, plus ``greedy_*`` of its argmax policy."""
+    probs = policy_table(actor, arrays, activation, steps)
+    result = exact_evaluation(probs, arrays)
+    greedy = jax.nn.one_hot(jnp.argmax(probs, axis=-1), probs.shape[-1], dtype=jnp.float32)
+    for name, value in exact_evaluation(greedy, arrays).items():
+        result[f"greedy_{name}"] = value
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# make_train
+# --------------------------------------------------------------------------------------------
+
+
+class Transition(NamedTuple):
+    obs: jax.Array
+    action: jax.Array
+    logp: jax.Array
+    values: jax.Array  # [N, heads]
+    reward: jax.Array  # training reward (observed + approval)
+    terminated: jax.Array
+    done: jax.Array
+    ep_observed: jax.Array  # episode observed return, valid where done
+    ep_true: jax.Array
+    outcome: jax.Array  # -1 unless done
+
+
+class Runner(NamedTuple):
+    params: Params
+    opt_state: Any
+    env_state: cd.EnvState
+    obs: jax.Array
+    ep_observed: jax.Array
+    ep_true: jax.Array
+    key: jax.Array
+    update: jax.Array  # int32 [] updates done so far
+
+
+def make_train(
+    config: PPOConfig,
+    env_params: cd.CameraDropboxParams,
+    approval_table: np.ndarray | jax.Array | None = None,
+    horizon: int | None = None,
+    eval_every: int | None = None,
+    tables: TabularEnv | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Callable[..., dict[str, Any]]:
+    """Build ``train(key, approval_table=None, init_actor=None) -> dict`` (pure; jit/vmap it).
+
+    Args:
+        config: hyperparameters (validated here).
+        env_params: Camera Dropbox parameters (``camera_dropbox.make_params``).
+        approval_table: ``[T, S, A]`` approval added to the observed reward (MONA), or None
+            (ordinary RL). ``train``'s own ``approval_table`` argument overrides it per call, so
+            noise seeds can be vmapped; it must be given here or there whenever used.
+        horizon: None (full return, GAE) or M >= 1 (M-step returns, M critic heads).
+        eval_every: overrides ``config.eval_every``.
+        tables: the compiled tables of ``env_params`` (compiled here if None).
+        progress: optional host callback receiving env steps done, called at each evaluation
+            point through ``jax.debug.callback`` (once per seed under vmap).
+
+    ``train`` returns ``{"params": Params, "curve": {metric: [E]}, "final": {metric: []}}``
+    where curve point 0 is the untrained policy and the last point the end of training;
+    ``curve["env_steps"]`` gives the env steps of each point. Curve metrics: the exact
+    evaluation (``fail``, ``intended``, ``hack``, ``observed_return``, ``true_return``,
+    ``episode_length`` and ``greedy_*``) and the training statistics of the updates since the
+    previous point (``train_episodes``, ``train_fail`` / ``train_intended`` / ``train_hack``,
+    ``train_observed_return``, ``train_true_return``, ``entropy``, ``approx_kl``,
+    ``clip_fraction``, ``value_loss``, ``policy_loss``).
+    """
+    if eval_every is not None:
+        config = dataclasses.replace(config, eval_every=eval_every)
+    config.validate()
+    horizon = validate_horizon(horizon)
+    if tables is None:
+        tables = compile_camera_dropbox(env_params)
+    steps_limit = env_params.max_steps
+    if horizon is not None and horizon > steps_limit:
+        raise ValueError(
+            f"horizon={horizon} is invalid: must be <= max_steps={steps_limit} "
+            "(or None for the full return)"
+        )
+    num_actions = len(cd.ACTIONS)
+    obs_size = cd.observation_size(env_params)
+    num_heads = 1 if horizon is None else horizon
+    expected_shape = (steps_limit, tables.num_states, num_actions)
+    default_approval = None
+    if approval_table is not None:
+        default_approval = jnp.asarray(approval_table, jnp.float32)
+        if default_approval.shape != expected_shape:
+            raise ValueError(
+                f"approval_table has shape {default_approval.shape}, expected [T, S, A] = "
+                f"{expected_shape}"
+            )
+    index = lookup.state_index_arrays(tables, env_params.boxes)
+    ev = eval_arrays(tables, env_params)
+    boxes = env_params.boxes
+    n_env, n_steps = config.num_envs, config.num_steps
+    batch = config.batch_size
+    mb_size = batch // config.num_minibatches
+    num_updates = config.num_updates
+    per_eval = config.updates_per_eval
+    n_chunks, remainder = divmod(num_updates, per_eval)
+    act = config.activation
+
+    if config.anneal_lr:
+        total_grad_steps = num_updates * config.num_epochs * config.num_minibatches
+        lr = optax.linear_schedule(config.learning_rate, 0.0, total_grad_steps)
+    else:
+        lr = config.learning_rate
+    optimizer = optax.chain(
+        optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5)
+    )
+
+    v_reset = jax.vmap(cd.reset, in_axes=(0, None))
+    v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
+    v_approval = jax.vmap(lookup.lookup_approval, in_axes=(None, 0, 0, None, None))
+
+    def ent_coef_at(update: jax.Array) -> jax.Array:
+        if config.ent_coef_final is None:
+            return jnp.asarray(config.ent_coef, jnp.float32)
+        frac = update.astype(jnp.float32) / max(1, num_updates - 1)
+        return config.ent_coef + frac * (config.ent_coef_final - config.ent_coef)
+
+    def rollout(runner: Runner, approval: jax.Array | None):
+        def env_step(carry, _):
+            env_state, obs, ep_obs, ep_true, key = carry
+            key, k_act, k_reset = jax.random.split(key, 3)
+            logits = apply_mlp(runner.params.actor, obs, act)
+            values = apply_mlp(runner.params.critic, obs, act)
+            action = jax.random.categorical(k_act, logits)
+            logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
+            next_obs, next_state, reward, term, trunc, info = v_step(
+                k_act, env_state, action, env_params
+            )
+            train_reward = reward
+            if approval is not None:
+                train_reward = reward + v_approval(approval, env_state, action, index, boxes)
+            done = term | trunc
+            ep_obs = ep_obs + reward
+            ep_true = ep_true + info["true_reward"]
+            tr = Transition(
+                obs,
+                action,
+                logp,
+                values,
+                train_reward,
+                term,
+                done,
+                ep_obs,
+                ep_true,
+                info["outcome"],
+            )
+            reset_obs, reset_state = v_reset(jax.random.split(k_reset, n_env), env_params)
+            pick = lambda a, b: jnp.where(  # noqa: E731
+                done.reshape((-1,) + (1,) * (a.ndim - 1)), a, b
+            )
+            next_state = jax.tree_util.tree_map(pick, reset_state, next_state)
+            next_obs = pick(reset_obs, next_obs)
+            ep_obs = jnp.where(done, 0.0, ep_obs)
+            ep_true = jnp.where(done, 0.0, ep_true)
+            return (next_state, next_obs, ep_obs, ep_true, key), tr
+
+        carry = (runner.env_state, runner.obs, runner.ep_observed, runner.ep_true, runner.key)
+        carry, traj = jax.lax.scan(env_step, carry, None, length=n_steps)
+        return carry, traj
+
+    def advantages(traj: Transition, last_values: jax.Array):
+        if horizon is None:
+            values = traj.values[..., 0]
+            next_values = next_step_values(values, last_values[:, 0])
+            adv, targets = gae(
+                traj.reward,
+                values,
+                next_values,
+                traj.terminated,
+                traj.done,
+                config.gamma,
+                config.gae_lambda,
+            )
+            return adv, targets[..., None]
+        by_head = jnp.moveaxis(traj.values, -1, 1)  # [T, M, N]
+        returns = returns_by_horizon(traj.reward, traj.done, horizon, last_values.T)
+        adv = returns[:, horizon - 1] - by_head[:, horizon - 1]
+        return adv, jnp.moveaxis(returns, 1, -1)  # targets [T, N, M]
+
+    def loss_fn(params: Params, mb: dict, ent_coef: jax.Array):
+        logits = apply_mlp(params.actor, mb["obs"], act)
+        logp_all = jax.nn.log_softmax(logits)
+        logp = jnp.take_along_axis(logp_all, mb["action"][:, None], axis=1)[:, 0]
+        log_ratio = logp - mb["logp"]
+        ratio = jnp.exp(log_ratio)
+        adv = mb["adv"]
+        if config.normalize_advantages:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+        policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+        values = apply_mlp(params.critic, mb["obs"], act)
+        value_loss = 0.5 * jnp.mean((values - mb["targets"]) ** 2)
+        entropy = -jnp.mean(jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1))
+        loss = policy_loss + config.vf_coef * value_loss - ent_coef * entropy
+        stats = {
+            "policy_loss": policy_loss,
+            "value_loss": value_loss,
+            "entropy": entropy,
+            "approx_kl": jnp.mean(ratio - 1.0 - log_ratio),
+            "clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > config.clip_eps).astype(jnp.float32)),
+        }
+        return loss, stats
+
+    grad_fn = jax.grad(loss_fn, has_aux=True)
+
+    def update_step(runner: Runner, approval: jax.Array | None):
+        (env_state, obs, ep_obs, ep_true, key), traj = rollout(runner, approval)
+        last_values = apply_mlp(runner.params.critic, obs, act)
+        adv, targets = advantages(traj, last_values)
+        data = {
+            "obs": traj.obs.reshape(batch, -1),
+            "action": traj.action.reshape(batch),
+            "logp": traj.logp.reshape(batch),
+            "adv": adv.reshape(batch),
+            "targets": targets.reshape(batch, num_heads),
+        }
+        ent_coef = ent_coef_at(runner.update)
+
+        def epoch(carry, _):
+            params, opt_state, key = carry
+            key, k_perm = jax.random.split(key)
+            perm = jax.random.permutation(k_perm, batch)
+            shuffled = jax.tree_util.tree_map(
+                lambda x: x[perm].reshape((config.num_minibatches, mb_size) + x.shape[1:]), data
+            )
+
+            def minibatch(carry, mb):
+                params, opt_state = carry
+                grads, stats = grad_fn(params, mb, ent_coef)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+                return (optax.apply_updates(params, updates), opt_state), stats
+
+            (params, opt_state), stats = jax.lax.scan(minibatch, (params, opt_state), shuffled)
+            return (params, opt_state, key), stats
+
+        (params, opt_state, key), stats = jax.lax.scan(
+            epoch, (runner.params, runner.opt_state, key), None, length=config.num_epochs
+        )
+        done = traj.done.astype(jnp.float32)
+        outcome_counts = jnp.sum(
+            jax.nn.one_hot(traj.outcome, len(cd.OUTCOMES)) * done[..., None], axis=(0, 1)
+        )
+        update_stats = {name: value.mean() for name, value in stats.items()}
+        update_stats.update(
+            train_episodes=done.sum(),
+            train_observed_sum=jnp.sum(traj.ep_observed * done),
+            train_true_sum=jnp.sum(traj.ep_true * done),
+            train_outcomes=outcome_counts,
+        )
+        runner = Runner(params, opt_state, env_state, obs, ep_obs, ep_true, key, runner.update + 1)
+        return runner, update_stats
+
+    def chunk_summary(stats: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        """Aggregate the per-update statistics of one evaluation interval."""
+        episodes = stats["train_episodes"].sum()
+        safe = jnp.maximum(episodes, 1.0)
+        outcomes = stats["train_outcomes"].sum(axis=0) / safe
+        out = {
+            name: stats[name].mean()
+            for name in ("entropy", "approx_kl", "clip_fraction", "value_loss", "policy_loss")
+        }
+        out.update(
+            train_episodes=episodes,
+            train_observed_return=stats["train_observed_sum"].sum() / safe,
+            train_true_return=stats["train_true_sum"].sum() / safe,
+            **{f"train_{name}": outcomes[k] for k, name in enumerate(cd.OUTCOMES)},
+        )
+        return out
+
+    def evaluate_point(runner: Runner) -> dict[str, jax.Array]:
+        result = evaluate_actor(runner.params.actor, ev, act, steps_limit)
+        env_steps = runner.update * batch
+        result["env_steps"] = env_steps
+        if progress is not None:
+            jax.debug.callback(lambda s: progress(int(s)), env_steps)
+        return result
+
+    def run_updates(runner: Runner, approval, count: int):
+        runner, stats = jax.lax.scan(
+            lambda r, _: update_step(r, approval), runner, None, length=count
+        )
+        point = evaluate_point(runner)
+        point.update(chunk_summary(stats))
+        return runner, point
+
+    def empty_summary() -> dict[str, jax.Array]:
+        names = (
+            "entropy",
+            "approx_kl",
+            "clip_fraction",
+            "value_loss",
+            "policy_loss",
+            "train_episodes",
+            "train_observed_return",
+            "train_true_return",
+            *(f"train_{n}" for n in cd.OUTCOMES),
+        )
+        return {name: jnp.asarray(jnp.nan, jnp.float32) for name in names}
+
+    def train(
+        key: jax.Array,
+        approval_table: jax.Array | None = None,
+        init_actor: list[dict] | None = None,
+    ) -> dict[str, Any]:
+        approval = default_approval if approval_table is None else approval_table
+        key, k_init, k_reset = jax.random.split(key, 3)
+        params = init_params(k_init, config, obs_size, num_actions, num_heads)
+        if init_actor is not None:
+            params = params._replace(actor=init_actor)
+        obs, env_state = v_reset(jax.random.split(k_reset, n_env), env_params)
+        zeros = jnp.zeros((n_env,), jnp.float32)
+        runner = Runner(
+            params,
+            optimizer.init(params),
+            env_state,
+            obs,
+            zeros,
+            zeros,
+            key,
+            jnp.asarray(0, jnp.int32),
+        )
+        first = evaluate_point(runner)
+        first.update(empty_summary())
+        points = [jax.tree_util.tree_map(lambda x: x[None], first)]
+        if n_chunks:
+            runner, chunked = jax.lax.scan(
+                lambda r, _: run_updates(r, approval, per_eval), runner, None, length=n_chunks
+            )
+            points.append(chunked)
+        if remainder:
+            runner, last = run_updates(runner, approval, remainder)
+            points.append(jax.tree_util.tree_map(lambda x: x[None], last))
+        curve = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *points)
+        final = jax.tree_util.tree_map(lambda x: x[-1], curve)
+        return {"params": runner.params, "curve": curve, "final": final}
+
+    return train
+
+
+# --------------------------------------------------------------------------------------------
+# Host-side entry points: the JSON of `monarl train`, warm start
+# --------------------------------------------------------------------------------------------
+
+_T_975 = {
+    1: 12.706,
+    2: 4.303,
+    3: 3.182,
+    4: 2.776,
+    5: 2.571,
+    6: 2.447,
+    7: 2.365,
+    8: 2.306,
+    9: 2.262,
+    10: 2.228,
+    11: 2.201,
+    12: 2.179,
+    13: 2.160,
+    14: 2.145,
+    15: 2.131,
+    16: 2.120,
+    17: 2.110,
+    18: 2.101,
+    19: 2.093,
+    20: 2.086,
+    25: 2.060,
+    30: 2.042,
+}
+
+
+def ci95(values: np.ndarray) -> float:
+    """Half-width of the 95 % Student-t confidence interval of the mean (0 for one value)."""
+    values = np.asarray(values, np.float64)
+    n = len(values)
+    if n < 2:
+        return 0.0
+    df = n - 1
+    crit = _T_975.get(df) or (_T_975[max(k for k in _T_975 if k <= df)] if df < 30 else 1.96)
+    return float(crit * values.std(ddof=1) / math.sqrt(n))
+
+
+def _env_params(env: Mapping[str, Any] | None) -> tuple[cd.CameraDropboxParams, dict]:
+    settings = {"rows": 4, "cols": 4, "boxes": 2, "blockers": 1, "penalty": 0.01, "max_steps": 50}
+    for key, value in dict(env or {}).items():
+        if key in ("env", "name"):
+            if value != cd.NAME:
+                raise ValueError(f"env={value!r} is invalid: PPO supports {cd.NAME!r}")
+            continue
+        if key not in settings:
+            raise ValueError(
+                f"env: unknown field {key!r}; known fields are {', '.join(sorted(settings))}"
+            )
+        settings[key] = value
+    params = cd.make_params(**settings)
+    return params, cd.env_settings(params)
+
+
+_TABLES: dict[tuple, TabularEnv] = {}
+
+
+def _tables(params: cd.CameraDropboxParams, settings: dict) -> TabularEnv:
+    key = tuple(sorted(settings.items()))
+    if key not in _TABLES:
+        _TABLES[key] = compile_camera_dropbox(params)
+    return _TABLES[key]
+
+
+def approval_tables(
+    tables: TabularEnv, approval: str, noise: float, seeds: list[int], noise_per: str = "state"
+) -> np.ndarray | None:
+    """None for ``approval="none"``; else the trusted approval, [T, S, A] when noise is 0
+    (one table shared by all seeds) or [seeds, T, S, A] with noise seed = training seed."""
+    if approval not in APPROVALS:
+        raise ValueError(f"approval={approval!r} is invalid: allowed are {', '.join(APPROVALS)}")
+    if not isinstance(noise, int | float) or not math.isfinite(noise) or noise < 0:
+        raise ValueError(f"noise={noise!r} is invalid: must be a finite number >= 0")
+    if approval == "none":
+        if noise:
+            raise ValueError(f"noise={noise!r} is invalid: noise needs approval='trusted'")
+        return None
+    from monarl.approval import trusted
+
+    values = trusted.trusted_values(tables)
+    if noise == 0:
+        return trusted.trusted_approval(tables, 0.0, 0, noise_per, values=values).astype(np.float32)
+    return np.stack(
+        [trusted.trusted_approval(tables, noise, s, noise_per, values=values) for s in seeds]
+    ).astype(np.float32)
+
+
+# Jitted ``vmap(train)`` programs by signature, so repeated runs of one condition in a process
+# (seed batches, sweeps, warm starts) compile once. Tables and approvals are arguments, not
+# constants, so they are not part of the signature; the seed keys are arguments too.
+_COMPILED: dict[tuple, Callable] = {}
+_COMPILED_MAX = 8
+
+
+def train_seeds(
+    env: Mapping[str, Any] | None = None,
+    approval: str = "none",
+    noise: float = 0.0,
+    horizon: int | None = None,
+    seeds: int = 10,
+    steps: int = 1_000_000,
+    *,
+    seed_offset: int = 0,
+    noise_per: str = "state",
+    config: PPOConfig | None = None,
+    init_actor: Any = None,
+    progress: Callable[[int], None] | None = None,
+    **ppo_overrides: Any,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Train ``seeds`` seeds in one ``jit(vmap(train))`` call; returns (device outputs, info).
+
+    ``init_actor``: actor parameters batched over seeds (leading axis = seeds), e.g. the
+    ``params.actor`` of an earlier call, to warm start. Everything is validated before any
+    compilation starts.
+    """
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ValueError(f"seeds={seeds!r} is invalid: must be an integer >= 1")
+    if not isinstance(seed_offset, int) or isinstance(seed_offset, bool) or seed_offset < 0:
+        raise ValueError(f"seed_offset={seed_offset!r} is invalid: must be an integer >= 0")
+    horizon = validate_horizon(horizon)
+    config = dataclasses.replace(config or PPOConfig(), total_steps=steps, **ppo_overrides)
+    config.validate()
+    env_params, settings = _env_params(env)
+    tables = _tables(env_params, settings)
+    seed_list = list(range(seed_offset, seed_offset + seeds))
+    table = approval_tables(tables, approval, noise, seed_list, noise_per)
+    started = time.perf_counter()
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
+    table_axis = None if table is None or table.ndim == 3 else 0
+    actor_axis = None if init_actor is None else 0
+    signature = (
+        config,
+        tuple(sorted(settings.items())),
+        horizon,
+        table is None,
+        table_axis,
+        actor_axis,
+    )
+    fn = _COMPILED.get(signature) if progress is None else None
+    if fn is None:
+        train = make_train(config, env_params, horizon=horizon, tables=tables, progress=progress)
+        fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis)))
+        if progress is None:
+            _COMPILED[signature] = fn
+            while len(_COMPILED) > _COMPILED_MAX:
+                _COMPILED.pop(next(iter(_COMPILED)))
+    table_arg = None if table is None else jnp.asarray(table)
+    out = jax.block_until_ready(fn(keys, table_arg, init_actor))
+    wall = time.perf_counter() - started
+    info = {
+        "config": config,
+        "settings": settings,
+        "seed_list": seed_list,
+        "wall": wall,
+        "approval": approval,
+        "noise": noise,
+        "noise_per": noise_per,
+        "horizon": horizon,
+    }
+    return out, info
+
+
+def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """The JSON of ``monarl train --json`` from :func:`train_seeds`' outputs."""
+    config: PPOConfig = info["config"]
+    seeds = len(info["seed_list"])
+    final = jax.device_get(out["final"])
+    curve = jax.device_get(out["curve"])
+    per_seed = []
+    for i in range(seeds):
+        row = {name: float(final[name][i]) for name in METRICS}
+        row.update({f"greedy_{n}": float(final[f"greedy_{n}"][i]) for n in METRICS})
+        row["seed"] = info["seed_list"][i]
+        per_seed.append(row)
+    env_steps = int(curve["env_steps"][0, -1])
+    wall = info["wall"]
+    curve_names = [k for k in curve if k != "env_steps"]
+    return {
+        "final": {name: float(np.mean(final[name])) for name in METRICS},
+        "final_ci95": {name: ci95(final[name]) for name in METRICS},
+        "final_greedy": {name: float(np.mean(final[f"greedy_{name}"])) for name in METRICS},
+        "per_seed": per_seed,
+        "steps": env_steps,
+        "seeds": seeds,
+        "wall_seconds": wall,
+        "env_steps_per_second": env_steps * seeds / wall,
+        "curves": {
+            "env_steps": [int(s) for s in curve["env_steps"][0]],
+            **{name: np.asarray(curve[name], np.float64).tolist() for name in curve_names},
+        },
+        "config": {
+            "algo": "ppo",
+            "env": info["settings"],
+            "approval": info["approval"],
+            "noise": info["noise"],
+            "noise_per": info["noise_per"],
+            "horizon": info["horizon"],
+            "seeds": seeds,
+            "seed_offset": info["seed_list"][0],
+            "steps": config.total_steps,
+            "ppo": config.to_dict(),
+            "backend": jax.default_backend(),
+            "jax": jax.__version__,
+        },
+    }
+
+
+def run_ppo(
+    env: Mapping[str, Any] | None = None,
+    approval: str = "none",
+    noise: float = 0.0,
+    horizon: int | None = None,
+    seeds: int = 10,
+    steps: int = 1_000_000,
+    *,
+    seed_offset: int = 0,
+    noise_per: str = "state",
+    config: PPOConfig | None = None,
+    progress: Callable[[int], None] | None = None,
+    **ppo_overrides: Any,
+) -> dict[str, Any]:
+    """Train one condition for ``seeds`` seeds and return the ``monarl train --json`` dict.
+
+    ``env``: Camera Dropbox settings (rows, cols, boxes, blockers, penalty, max_steps; paper
+    defaults). ``approval``: "none" (ordinary RL) or "trusted" (with Gaussian ``noise`` sigma
+    per state; noise seed = training seed). ``horizon``: None or M. ``ppo_overrides``: any
+    :class:`PPOConfig` field. Keys of the result: ``final`` (mean over seeds of the exact
+    outcome fractions and returns of the stochastic policy at the end), ``final_ci95``,
+    ``final_greedy``, ``per_seed``, ``steps`` (env steps per seed actually run),
+    ``seeds``, ``wall_seconds`` (compilation included), ``env_steps_per_second`` (aggregate over
+    seeds), ``curves`` (``env_steps`` [E] and every metric as [seeds][E]) and ``config``.
+    """
+    out, info = train_seeds(
+        env,
+        approval,
+        noise,
+        horizon,
+        seeds,
+        steps,
+        seed_offset=seed_offset,
+        noise_per=noise_per,
+        config=config,
+        progress=progress,
+        **ppo_overrides,
+    )
+    return summarize(out, info)
+
+
+def run_warm_start(
+    env: Mapping[str, Any] | None = None,
+    seeds: int = 10,
+    pretrain_steps: int = 1_000_000,
+    steps: int = 1_000_000,
+    noise: float = 0.0,
+    horizon: int = 1,
+    *,
+    seed_offset: int = 0,
+    config: PPOConfig | None = None,
+    **ppo_overrides: Any,
+) -> dict[str, Any]:
+    """Warm start (issue 4 item 5): train ordinary RL until it hacks, then continue each seed's
+    *policy* with MONA (trusted approval, ``noise``, ``horizon``) and a fresh critic.
+
+    Why a fresh critic and optimiser: the ordinary-RL critic estimates the full observed return,
+    a different quantity from MONA's M-step training return; only the behaviour (the policy)
+    is what we want to start from. Returns ``{"pretrain": <train JSON>, "mona": <train JSON>}``;
+    MONA's curve starts at the hacking policy (point 0).
+    """
+    pre_out, pre_info = train_seeds(
+        env,
+        "none",
+        0.0,
+        None,
+        seeds,
+        pretrain_steps,
+        seed_offset=seed_offset,
+        config=config,
+        **ppo_overrides,
+    )
+    actor = pre_out["params"].actor
+    mona_out, mona_info = train_seeds(
+        env,
+        "trusted",
+        noise,
+        horizon,
+        seeds,
+        steps,
+        seed_offset=seed_offset,
+        config=config,
+        init_actor=actor,
+        **ppo_overrides,
+    )
+    return {"pretrain": summarize(pre_out, pre_info), "mona": summarize(mona_out, mona_info)}
