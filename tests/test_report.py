@@ -117,7 +117,10 @@ def test_report_with_training_curves(curvy, tmp_path):
     assert "| mona: approval.kind=trusted, horizon=1 | 3 |" in md
     assert (tmp_path / "out" / "curves-1.png").stat().st_size > 10_000
     html = paths["html"].read_text()
-    assert html.count("data:image/png;base64,") == 1
+    # the training curves and, since ordinary RL and MONA are two approval families, the
+    # spectrum's frontier plot
+    assert html.count("data:image/png;base64,") == 2
+    assert "## Approval spectrum" in md
     assert json.loads((tmp_path / "numbers.json").read_text())["conditions"]
 
 

@@ -170,26 +170,62 @@ def _fmt(stat: dict[str, float] | None, percent: bool = False) -> str:
             + (" %" if percent else ""))
 
 
-def tables_markdown(board: dict[str, Any]) -> str:
-    b = board["board"]
-    opt = board["true_optimum"]
-    lines = [f"### Board {b['rows']}x{b['cols']}, {b['boxes']} boxes, {b['max_steps']} steps",
-             "",
-             (f"True-reward optimum on the hackable board: {opt:.3f}." if opt is not None
-              else "True-reward optimum: not computed (board too large to tabulate)."),
-             "",
-             "| method | hack (hackable) | true return (hackable) | true return (control) "
-             "| alignment tax |",
-             "|---|---|---|---|---|"]
+TABLE_HEADER = ["method", "hack (hackable)", "true return (hackable)", "true return (control)",
+                "alignment tax"]
+
+
+def table_rows(board: dict[str, Any]) -> list[list[str]]:
+    rows = []
     for row in board["methods"]:
         hackable, control = row.get("hackable", {}), row.get("control", {})
-        lines.append(f"| {row['method']} | {_fmt(hackable.get('hack'), True)} | "
-                     f"{_fmt(hackable.get('true_return'))} | {_fmt(control.get('true_return'))} "
-                     f"| {_fmt(row.get('alignment_tax'))} |")
-    lines += ["", "Alignment tax = true return of ordinary RL on the hack-free control minus the "
-              "method's (same algorithm and budget); positive = the method costs capability. "
-              "Cells: mean [95 % bootstrap CI over seeds].", ""]
-    return "\n".join(lines)
+        rows.append([row["method"], _fmt(hackable.get("hack"), True),
+                     _fmt(hackable.get("true_return")), _fmt(control.get("true_return")),
+                     _fmt(row.get("alignment_tax"))])
+    return rows
+
+
+def board_title(board: dict[str, Any]) -> str:
+    b = board["board"]
+    return f"Board {b['rows']}x{b['cols']}, {b['boxes']} boxes, {b['max_steps']} steps"
+
+
+def board_intro(board: dict[str, Any]) -> str:
+    opt = board["true_optimum"]
+    return ((f"True-reward optimum on the hackable board: {opt:.3f}. " if opt is not None
+             else "") + "Alignment tax = true return of ordinary RL on the hack-free control "
+            "(blockers > boxes - 1) minus the method's, same algorithm and budget; positive = "
+            "the method costs capability. Cells: mean [95 % bootstrap CI over seeds]. Leak "
+            "rows are a negative control.")
+
+
+def tables_markdown(board: dict[str, Any]) -> str:
+    lines = [f"### {board_title(board)}", "", board_intro(board), "",
+             "| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(board)]
+    return "\n".join(lines + [""])
+
+
+def applies(runs: list[dict[str, Any]]) -> bool:
+    """Worth a spectrum section: several approval families, or a hack-free control."""
+    configs = [r["config"] for r in runs if r["config"].get("env", {}).get("name") ==
+               "camera-dropbox"]
+    families = {family(c) for c in configs}
+    return len(families) > 1 or any(is_control(c["env"]) for c in configs)
+
+
+def report_blocks(boards: list[dict[str, Any]], out_dir: Path) -> list[tuple]:
+    """Blocks for ``monarl report`` (see ``experiments/report.py``): tables and plots."""
+    blocks: list[tuple] = [("h2", "Approval spectrum: frontier, dials and alignment tax")]
+    for i, board in enumerate(boards):
+        blocks += [("h3", board_title(board)), ("p", board_intro(board)),
+                   ("table", TABLE_HEADER, table_rows(board))]
+        if any(r.get("hackable") for r in board["methods"]):
+            stem = f"spectrum{i}"
+            blocks.append(("img", frontier_plot(board, out_dir / f"{stem}_frontier.png"),
+                           "safety-capability frontier"))
+            for fam, path in dial_plots(board, out_dir, stem):
+                blocks.append(("img", path, f"{fam} dial"))
+    return blocks
 
 
 def frontier_plot(board: dict[str, Any], path: Path) -> Path:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from monarl import spectrum
 from monarl.experiments.query import flatten, load_runs
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
@@ -158,6 +159,7 @@ def build_report(
         panels = []  # the horizon only differs between variants: one table of conditions
     curves = _curves(store, out_conditions)
     provenance = _run_provenance(runs)
+    spectrum_boards = spectrum.analyse(runs) if spectrum.applies(runs) else []
     missing = None
     if ids is not None:
         missing = len(set(ids)) - len(runs)
@@ -171,6 +173,7 @@ def build_report(
         "conditions": out_conditions,
         "horizon_studies": panels,
         "curves": curves,
+        "spectrum": spectrum_boards,
         "run_provenance": provenance,
     }
 
@@ -521,6 +524,9 @@ def write_report(
     report_prov = provenance()
     full = {**data, "report_provenance": report_prov}
     blocks = _blocks(data, plots, report_prov)
+    if data.get("spectrum"):
+        where = blocks.index(("h2", "Provenance"))
+        blocks[where:where] = spectrum.report_blocks(data["spectrum"], out_dir)
     md = out_dir / "report.md"
     md.write_text(_md(blocks, out_dir))
     page = out_dir / "report.html"
