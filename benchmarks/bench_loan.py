@@ -1,0 +1,93 @@
+"""Speed and headline result of the loan-steganography comparison (issue 6).
+
+Run: ``python benchmarks/bench_loan.py`` (the two main arms of
+``examples/loan_steganography.toml``: ordinary RL and MONA, 10 seeds each, 20 runs), or with
+``--all`` for every variant in the file (adds ordinary RL without the summary reward and both
+arms under the probe monitor). ``--seeds`` / ``--steps`` override the file; ``--json PATH``
+writes every arm's run JSON (``{arm: result}``) and the timing.
+
+Printed: per arm, wall time (JIT compilation included: each arm is one compiled program of
+``jax.vmap(train)`` over its seeds), environment steps per second summed over seeds, and the
+final metrics with 95 % bootstrap CIs; then the total wall time of the main comparison against
+the issue's budget (5 minutes on the 2-core machine) and the accuracy bounds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+DEFAULT_FILE = Path(__file__).resolve().parents[1] / "examples" / "loan_steganography.toml"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="experiment file")
+    parser.add_argument("--all", action="store_true", help="run every variant, not just main")
+    parser.add_argument("--seeds", type=int, default=None, help="override seeds per arm")
+    parser.add_argument("--steps", type=int, default=None, help="override env steps per seed")
+    parser.add_argument("--json", type=Path, default=None, help="write results here")
+    args = parser.parse_args()
+
+    from monarl.algos import loan_pg
+    from monarl.envs import loan
+    from monarl.provenance import describe_machine
+
+    arms = loan_pg.load_experiment(args.file)
+    if not args.all:
+        arms = [a for a in arms if a["main"]]
+    for arm in arms:
+        if args.seeds is not None:
+            arm["seeds"] = args.seeds
+        if args.steps is not None:
+            arm["steps"] = args.steps
+    print(f"machine: {describe_machine()}")
+    print(f"file: {args.file}")
+    results, timing = {}, {}
+    main_wall = 0.0
+    for arm in arms:
+        started = time.perf_counter()
+        res = loan_pg.run_arm(arm, bounds=False)
+        wall = time.perf_counter() - started
+        results[arm["name"]] = res
+        timing[arm["name"]] = wall
+        if arm["main"]:
+            main_wall += wall
+        final, ci = res["final"], res["final_ci95"]
+        print(
+            f"\n{arm['name']}: {res['config']['arm']}, {res['seeds']} seeds x {res['steps']:,} "
+            f"steps: {wall:.1f} s wall, {res['env_steps_per_second']:,.0f} env steps/s"
+        )
+        for name in loan_pg.METRICS:
+            lo, hi = ci[name]
+            print(f"  {name:20s} {final[name]:.3f}  [{lo:.3f}, {hi:.3f}]")
+    bounds = loan.accuracy_bounds(arms[0]["env"])
+    n_main = sum(a["seeds"] for a in arms if a["main"])
+    print(
+        f"\nmain comparison: {n_main} runs in {main_wall:.1f} s "
+        f"({'within' if main_wall < 300 else 'OVER'} the 5-minute budget)"
+    )
+    print("accuracy bounds (Monte Carlo): " + ", ".join(f"{k} {v:.3f}" for k, v in bounds.items()))
+    print()
+    print(loan_pg.comparison_markdown(results))
+    if args.json is not None:
+        payload = {
+            "machine": describe_machine(),
+            "file": str(args.file),
+            "timing_seconds": timing,
+            "main_wall_seconds": main_wall,
+            "bounds": bounds,
+            "results": results,
+            "env": loan.env_settings(arms[0]["env"]),
+            "loan_pg": dataclasses.asdict(arms[0]["config"]),
+        }
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(payload, indent=1))
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
