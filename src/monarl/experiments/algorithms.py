@@ -168,8 +168,16 @@ def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
                 "hack_free": study["hack_free"],
                 "batch": batch,
             }
+            quality = study.get("approval_quality", {}).get("per_seed")
             yield [
-                (by_key[(row["horizon"], seed)], dict(row["per_seed"][i]), info)
+                (
+                    by_key[(row["horizon"], seed)],
+                    {
+                        **row["per_seed"][i],
+                        **({"approval_" + k: v for k, v in quality[i].items()} if quality else {}),
+                    },
+                    info,
+                )
                 for row in study["results"]
                 for i, seed in enumerate(block)
             ]
