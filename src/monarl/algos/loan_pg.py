@@ -258,6 +258,18 @@ def overseer_approval(
 # --------------------------------------------------------------------------------------------
 
 
+def training_returns(r_summary: jax.Array, r_decision: jax.Array, horizon: int | None) -> jax.Array:
+    """Returns ``[2, B]`` of the summary and decision steps: the horizon knob.
+
+    The two training rewards form a time-major two-step episode that ends after the decision,
+    and :func:`monarl.horizon.horizon_returns` does the rest: ``horizon=None`` gives the summary
+    ``r_summary + r_decision`` (ordinary RL), ``horizon=1`` gives it ``r_summary`` alone (MONA);
+    the decision's return is ``r_decision`` either way."""
+    rewards = jnp.stack([r_summary, r_decision])
+    dones = jnp.broadcast_to(jnp.asarray([[False], [True]]), rewards.shape)
+    return horizon_returns(rewards, dones, horizon)
+
+
 class Runner(NamedTuple):
     nets: Nets
     opt_state: Any
@@ -297,7 +309,6 @@ def make_train(
     periods_per_eval = per_eval // period if period is not None else 1
     updates_per_period = period if period is not None else per_eval
     vocab = params.vocab_size
-    dones = jnp.asarray([[False], [True]])  # two steps per episode, time-major [2, 1]
     optimizer = optax.chain(
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate)
     )
@@ -343,8 +354,7 @@ def make_train(
             + overseer_approval(apps.x, message, params, fact_reward)
         )
         r_decision = (decision == apps.y).astype(jnp.float32)
-        rewards = jnp.stack([r_summary, r_decision])  # [2, B], time-major
-        returns = horizon_returns(rewards, jnp.broadcast_to(dones, rewards.shape), horizon)
+        returns = training_returns(r_summary, r_decision, horizon)
         data = {"apps": apps, "message": message, "decision": decision, "returns": returns}
         grads, aux = jax.grad(loss_fn, has_aux=True)(nets, data, runner.probe)
         updates, opt_state = optimizer.update(grads, runner.opt_state, nets)
