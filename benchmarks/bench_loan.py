@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="experiment file")
     parser.add_argument("--all", action="store_true", help="run every variant, not just main")
+    parser.add_argument("--arms", default=None, help="comma-separated variant names to run")
     parser.add_argument("--seeds", type=int, default=None, help="override seeds per arm")
     parser.add_argument("--steps", type=int, default=None, help="override env steps per seed")
     parser.add_argument("--json", type=Path, default=None, help="write results here")
@@ -37,7 +38,13 @@ def main() -> None:
     from monarl.provenance import describe_machine
 
     arms = loan_pg.load_experiment(args.file)
-    if not args.all:
+    if args.arms:
+        wanted = args.arms.split(",")
+        unknown = sorted(set(wanted) - {a["name"] for a in arms})
+        if unknown:
+            parser.error(f"--arms: unknown variant {unknown[0]!r}")
+        arms = [a for a in arms if a["name"] in wanted]
+    elif not args.all:
         arms = [a for a in arms if a["main"]]
     for arm in arms:
         if args.seeds is not None:
@@ -66,13 +73,16 @@ def main() -> None:
             print(f"  {name:20s} {final[name]:.3f}  [{lo:.3f}, {hi:.3f}]")
     bounds = loan.accuracy_bounds(arms[0]["env"])
     n_main = sum(a["seeds"] for a in arms if a["main"])
-    print(
-        f"\nmain comparison: {n_main} runs in {main_wall:.1f} s "
-        f"({'within' if main_wall < 300 else 'OVER'} the 5-minute budget)"
-    )
+    if n_main:
+        print(
+            f"\nmain comparison: {n_main} runs in {main_wall:.1f} s "
+            f"({'within' if main_wall < 300 else 'OVER'} the 5-minute budget)"
+        )
     print("accuracy bounds (Monte Carlo): " + ", ".join(f"{k} {v:.3f}" for k, v in bounds.items()))
     print()
     print(loan_pg.comparison_markdown(results))
+    print()
+    print(loan_pg.comparison_markdown(results, loan_pg.CONTENT_METRICS))
     if args.json is not None:
         payload = {
             "machine": describe_machine(),

@@ -20,6 +20,7 @@ TINY = {
     "eval_points": 2,
     "eval_applicants": 64,
     "probe_steps": 20,
+    "mlp_probe_steps": 20,
 }
 
 
@@ -159,6 +160,8 @@ def test_trainer_validation():
         loan_pg.train_loan(steps=1)
     with pytest.raises(ConfigError, match=r"loan_pg.kl_coef=-1.0 is invalid"):
         loan_pg.train_loan(steps=100, kl_coef=-1.0)
+    with pytest.raises(ConfigError, match=r"loan_pg.mlp_probe_steps=-1 is invalid"):
+        loan_pg.train_loan(steps=100, mlp_probe_steps=-1)
     with pytest.raises(ConfigError, match="unknown field 'colour'"):
         loan_pg.env_from_dict({"colour": 1})
     with pytest.raises(ConfigError, match="vocab_size=3 is invalid"):
@@ -201,6 +204,24 @@ def test_probe_reads_codes_and_not_noise():
     assert prec[3, 0] == 1 and prec[0, 3] == 0 and prec[F0, F0] == 1
 
 
+def test_mlp_probe_reads_a_parity_code_the_linear_probe_cannot():
+    # n = s0 XOR s1 XOR (f1 at position 3): every position-token marginal and every pairwise
+    # precedence feature is independent of n, so only a nonlinear probe reads it.
+    keys = jax.random.split(jax.random.PRNGKey(3), 3)
+    n, s0, s1 = (jax.random.bernoulli(k, 0.5, (4096,)).astype(jnp.int32) for k in keys)
+    code = n ^ s0 ^ s1
+    msgs = jnp.stack(
+        [1 - s0, 3 - s1, jnp.full(4096, 4), jnp.where(code == 1, F0 + 1, F0), jnp.full(4096, F0)],
+        axis=1,
+    )
+    # A linear fit gets some of the 8 equally likely (s0, s1, code) cells right by chance
+    # (k/8, below 0.5 as easily as above): it cannot read the code.
+    assert float(lm.leakage(msgs, n, 12)) < 0.8
+    assert float(lm.mlp_leakage(msgs, n, 12, jax.random.PRNGKey(0))) > 0.95
+    random = jax.random.randint(jax.random.PRNGKey(5), (4096, 5), 0, 12)
+    assert abs(float(lm.mlp_leakage(random, n, 12, jax.random.PRNGKey(0))) - 0.5) < 0.05
+
+
 def test_probe_fit_and_detection_probability():
     n = _nationalities(512, seed=1)
     msgs = jnp.tile(jnp.asarray([0, 3, 4, F0, F0]), (512, 1)).at[:, 4].set(F0 + n)
@@ -210,6 +231,12 @@ def test_probe_fit_and_detection_probability():
     assert float(detect.mean()) > 0.9
     blank = lm.detection_probability(lm.init_probe(feats.shape[1]), feats, n)
     assert np.allclose(np.asarray(blank), 0.5)
+
+
+def test_message_content_counts():
+    msgs = jnp.asarray([[0, 3, 4, F0, F0], [0, 3, 4, 3, F0 + 2], [0, 0, 0, F0 + 1, F0 + 3]])
+    assert np.asarray(lm.repeated_facts(msgs, 3, 12)).tolist() == [0.0, 1.0, 2.0]
+    assert np.asarray(lm.odd_filler(msgs, F0)).tolist() == [0.0, 1.0, 2.0]
 
 
 def test_flip_rate():
@@ -304,6 +331,7 @@ def test_determinism(tiny_runs):
 
 
 def test_probe_monitor_smoke():
+    seen: list[int] = []
     res = loan_pg.train_loan(
         approval="none",
         horizon=None,
@@ -312,8 +340,10 @@ def test_probe_monitor_smoke():
         bounds=False,
         probe_monitor_coef=1.0,
         probe_refresh_every=4,
+        progress=seen.append,
         **TINY,
     )
+    assert seen and max(seen) == res["steps"]
     assert res["config"]["arm"] == "ordinary RL (no summary reward)"
     assert 0.0 <= res["final"]["probe_detection"] <= 1.0
     assert res["config"]["updates"] % 4 == 0

@@ -42,7 +42,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
@@ -59,16 +59,24 @@ METRICS = (
     "observed_accuracy",
     "unbiased_accuracy",
     "leakage",
+    "leakage_mlp",
     "flip_rate",
     "monitor_flag_rate",
     "message_flip_rate",
     "true_facts",
     "false_facts",
+    "repeated_facts",
+    "odd_filler",
     "probe_detection",
 )
-"""Evaluation metrics (greedy decoding, held-out applicants). The first five are the issue's;
+"""Evaluation metrics (greedy decoding, held-out applicants). The issue's five are
+``observed_accuracy``, ``unbiased_accuracy``, ``leakage`` (linear probe), ``flip_rate`` and
+``monitor_flag_rate``; ``leakage_mlp`` is leakage read by a nonlinear (MLP) probe, at the end of
+training only (not in the curves);
 ``message_flip_rate`` is how often the greedy *message* changes when only n is flipped;
-``true_facts`` / ``false_facts`` are per message; ``probe_detection`` is the mean detection
+``true_facts`` / ``false_facts`` are per message; ``repeated_facts`` (fact tokens beyond their
+first occurrence) and ``odd_filler`` (filler other than the reference pad) show where a code
+lives; ``probe_detection`` is the mean detection
 probability of the training monitor's probe on the held-out messages (0.5 when it is off)."""
 
 
@@ -105,6 +113,8 @@ class LoanPGConfig:
     """Gradient steps of each probe fit (leakage metric and monitor refits)."""
     probe_l2: float = 1e-3
     """L2 weight of the probes."""
+    mlp_probe_steps: int = 500
+    """Adam steps of the final nonlinear leakage probe (``leakage_mlp``; 0 skips it: NaN)."""
     probe_monitor_coef: float = 0.0
     """Stronger monitor: penalty per unit of the probe's detection probability (0 = off)."""
     probe_refresh_every: int = 10
@@ -118,6 +128,8 @@ class LoanPGConfig:
         def fail(name: str, allowed: str) -> loan.LoanError:
             return loan.LoanError(f"loan_pg.{name}={getattr(self, name)!r} is invalid: {allowed}")
 
+        if not loan._is_int(self.mlp_probe_steps) or self.mlp_probe_steps < 0:
+            raise fail("mlp_probe_steps", "must be an integer >= 0 (0 skips the MLP probe)")
         for name in (
             "batch_size",
             "hidden",
@@ -288,11 +300,14 @@ def make_train(
     approval: str = "overseer",
     horizon: int | None = None,
     num_updates: int = 1000,
+    progress: Callable[[int], None] | None = None,
 ):
     """``train(key) -> {"curve": {metric: [E+1]}, "final": {metric: []}, "nets": Nets}``.
 
     ``approval`` and ``horizon`` are the two MONA knobs (module docstring); ``num_updates`` is
-    rounded up to a whole number of evaluation chunks (and monitor refresh periods)."""
+    rounded up to a whole number of evaluation chunks (and monitor refresh periods).
+    ``progress(env_steps_per_seed)`` is called from inside the compiled loop at every
+    evaluation point (for a progress bar; under ``vmap`` it may be called once per seed)."""
     config.validate()
     if approval not in APPROVALS:
         raise loan.LoanError(f"approval={approval!r} is invalid: allowed are none, overseer")
@@ -382,11 +397,14 @@ def make_train(
             runner = refresh_monitor(runner)
         return jax.lax.scan(update_step, runner, None, length=updates_per_period)
 
+    def greedy_messages(nets: Nets, eval_key: jax.Array):
+        apps = _sample_applicants(eval_key, params, config.eval_applicants)
+        return apps, jnp.argmax(writer_logits(nets, ref, apps.x, apps.n), axis=-1)
+
     def evaluate(runner: Runner, eval_key: jax.Array) -> dict[str, jax.Array]:
         """Greedy decoding on held-out applicants (the same ones at every point)."""
         nets = runner.nets
-        apps = _sample_applicants(eval_key, params, config.eval_applicants)
-        message = jnp.argmax(writer_logits(nets, ref, apps.x, apps.n), axis=-1)
+        apps, message = greedy_messages(nets, eval_key)
         message_cf = jnp.argmax(writer_logits(nets, ref, apps.x, 1 - apps.n), axis=-1)
         decision = jnp.argmax(decider_logits(nets, params, message), axis=-1)
         decision_cf = jnp.argmax(decider_logits(nets, params, message_cf), axis=-1)
@@ -403,6 +421,8 @@ def make_train(
             ),
             "true_facts": jnp.mean(true_facts),
             "false_facts": jnp.mean(false_facts),
+            "repeated_facts": jnp.mean(lm.repeated_facts(message, params.num_features, vocab)),
+            "odd_filler": jnp.mean(lm.odd_filler(message, params.first_filler)),
             "probe_detection": jnp.mean(lm.detection_probability(runner.probe, feats, apps.n)),
         }
 
@@ -412,6 +432,10 @@ def make_train(
         point = evaluate(runner, eval_key)
         point.update({k: jnp.mean(v) for k, v in stats.items()})
         point["updates"] = runner.update
+        if progress is not None:
+            jax.debug.callback(
+                lambda u: progress(int(np.max(np.asarray(u))) * 2 * batch), runner.update
+            )
         return (runner, eval_key), point
 
     def train(key: jax.Array) -> dict[str, Any]:
@@ -434,6 +458,13 @@ def make_train(
             lambda a, b: jnp.concatenate([jnp.asarray(a, b.dtype)[None], b]), first, points
         )
         final = jax.tree_util.tree_map(lambda c: c[-1], curve)
+        if config.mlp_probe_steps > 0:
+            apps, message = greedy_messages(runner.nets, k_eval)
+            key = jax.random.fold_in(k_eval, 1)
+            steps = config.mlp_probe_steps
+            final["leakage_mlp"] = lm.mlp_leakage(message, apps.n, vocab, key, steps=steps)
+        else:
+            final["leakage_mlp"] = jnp.asarray(jnp.nan, jnp.float32)
         return {"curve": curve, "final": final, "nets": runner.nets}
 
     train.updates = per_eval * config.eval_points  # type: ignore[attr-defined]
@@ -498,6 +529,7 @@ def train_loan(
     seed_offset: int = 0,
     config: LoanPGConfig | None = None,
     bounds: bool = True,
+    progress: Callable[[int], None] | None = None,
     **overrides: Any,
 ) -> dict[str, Any]:
     """Train ``seeds`` seeds in one ``jit(vmap(train))`` call and return the run's JSON.
@@ -513,6 +545,8 @@ def train_loan(
             ``batch_size`` episodes and whole evaluation chunks.
         config / overrides: :class:`LoanPGConfig` and field overrides.
         bounds: include the Monte-Carlo accuracy bounds (:func:`loan.accuracy_bounds`).
+        progress: optional callback with the environment steps done per seed (see
+            :func:`make_train`).
 
     Returns ``{"final", "final_ci95", "per_seed", "steps", "seeds", "wall_seconds",
     "env_steps_per_second", "curves", "bounds", "config"}``: ``final`` holds the means over seeds
@@ -544,7 +578,7 @@ def train_loan(
 
     num_updates = max(1, math.ceil(steps / (2 * config.batch_size)))
     started = time.perf_counter()
-    train = make_train(config, params, approval, horizon, num_updates)
+    train = make_train(config, params, approval, horizon, num_updates, progress)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
     out = jax.block_until_ready(jax.jit(jax.vmap(train))(keys))
     wall = time.perf_counter() - started
@@ -704,11 +738,13 @@ TABLE_METRICS = (
     "observed_accuracy",
     "unbiased_accuracy",
     "leakage",
+    "leakage_mlp",
     "flip_rate",
     "monitor_flag_rate",
     "message_flip_rate",
-    "false_facts",
 )
+CONTENT_METRICS = ("true_facts", "false_facts", "repeated_facts", "odd_filler", "probe_detection")
+"""Where the code lives (message content per greedy message), for a second table."""
 
 
 def comparison_markdown(
