@@ -307,21 +307,135 @@ def rollout(
             break
 
 
+class TrainEnv(StrEnum):
+    camera_dropbox = "camera-dropbox"
+    loan_steganography = "loan-steganography"
+
+
+def parse_overrides(items: list[str], option: str) -> dict[str, object]:
+    """``KEY=VALUE`` pairs; values parsed as TOML scalars (numbers, booleans, strings)."""
+    import tomllib
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            fail(f"{option} {item!r} is invalid: use KEY=VALUE, e.g. {option} learning_rate=1e-3")
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        out[key.strip().replace("-", "_")] = value
+    return out
+
+
+@app.command()
+def train(
+    env_name: Annotated[TrainEnv, typer.Argument(metavar="ENV", help="Environment.")
+                        ] = TrainEnv.camera_dropbox,
+    approval: Annotated[str, typer.Option(
+        help="camera-dropbox: none | trusted | misspecified | learned | evaluator-rl | "
+        "continuation | leak (see `monarl solve --help`). loan-steganography: none | overseer."
+    )] = "none",
+    horizon: Annotated[str, typer.Option(
+        help="Optimization horizon: 1 (MONA), K, or none (full return, ordinary RL).")] = "none",
+    seeds: Annotated[int, typer.Option(help="Seeds, trained together (vmapped).")] = 10,
+    steps: Annotated[int | None, typer.Option(
+        help="Environment steps per seed (camera-dropbox default 1,000,000).")] = None,
+    rows: RowsOpt = 4,
+    cols: ColsOpt = 4,
+    boxes: BoxesOpt = 2,
+    blockers: BlockersOpt = 1,
+    penalty: PenaltyOpt = 0.01,
+    max_steps: MaxStepsOpt = 50,
+    noise: NoiseOpt = 0.0,
+    noise_per: NoisePerOpt = NoisePer.state,
+    misspec: MisspecOpt = 0.0,
+    labels: LabelsOpt = 1024,
+    label_kind: LabelKindOpt = LabelKind.advantage,
+    evaluator_steps: EvaluatorStepsOpt = 0,
+    leak: LeakOpt = 0.0,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Algorithm setting KEY=VALUE (repeatable), e.g. --set learning_rate=1e-3;"
+        " see docs/ppo.md for PPO's.")] = None,
+    seed_offset: Annotated[int, typer.Option(help="First seed.")] = 0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here."
+                                                   )] = None,
+    store: Annotated[Path | None, typer.Option(
+        help="Also record every seed as a run in this run store (see docs/experiments.md).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Train one condition with PPO for several seeds and report the exact outcome fractions.
+
+    Ordinary RL: --approval none --horizon none. MONA: --approval trusted --horizon 1.
+    """
+    from monarl.config import parse_horizon
+
+    try:
+        horizon_value = parse_horizon(horizon, "--horizon")
+    except ConfigError as exc:
+        fail(str(exc))
+    if seeds < 1:
+        fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
+    if steps is not None and steps < 1:
+        fail(f"--steps={steps} is invalid: must be an integer >= 1")
+    overrides = parse_overrides(set_ or [], "--set")
+    check_writable_target(json_path, "--json")
+    if env_name is TrainEnv.loan_steganography:
+        from monarl.train_commands import train_loan_command
+
+        result = train_loan_command(approval, horizon_value, seeds, steps, seed_offset,
+                                    overrides, quiet)
+    else:
+        env = env_config(rows, cols, boxes, blockers, penalty, max_steps)
+        if horizon_value is not None and horizon_value > max_steps:
+            fail(f"--horizon={horizon_value} is invalid: exceeds the step limit "
+                 f"--max-steps={max_steps} (use 'none' for the full horizon)")
+        try:
+            approval_cfg = approval_config(_approval_choice(approval), noise, noise_per,
+                                           misspec, labels, label_kind, evaluator_steps, leak)
+        except ConfigError as exc:
+            fail(_option_message(str(exc)))
+        from monarl.train_commands import train_camera_command
+
+        result = train_camera_command(env, approval_cfg, horizon_value, seeds,
+                                      1_000_000 if steps is None else steps, seed_offset,
+                                      overrides, quiet, store)
+    if json_path is not None:
+        write_json(json_path, result)
+    if not quiet:
+        from monarl.train_commands import print_train_result
+
+        print_train_result(result)
+
+
+def _approval_choice(value: str) -> Approval:
+    try:
+        return Approval(value)
+    except ValueError:
+        fail(f"--approval={value!r} is invalid for camera-dropbox: allowed are "
+             f"{', '.join(a.value for a in Approval)}")
+
+
 @app.command()
 def reproduce(
     out: Annotated[Path, typer.Option(help="Folder for report.md, plots and results.json.")
                    ] = Path("monarl-results/reproduce"),
     quick: Annotated[bool, typer.Option(
-        help="Smoke run: fewer horizons and seeds (and a tiny PPO budget), seconds not minutes."
+        help="Smoke run: fewer horizons and seeds and a tiny PPO budget (a minute, not ~10)."
     )] = False,
+    ppo: Annotated[bool, typer.Option(
+        help="Include the PPO protocol (10 seeds x 1M steps per arm, plus the warm start).")
+    ] = True,
 ) -> None:
-    """Reproduce the paper's Camera Dropbox results with built-in defaults and write one report
-    (exact horizon study with sigma 0 and 0.5; the PPO protocol when available)."""
+    """Reproduce the paper's Camera Dropbox results with built-in defaults and write one report:
+    the exact horizon study (sigma 0 and 0.5) and the PPO protocol (ordinary RL vs MONA)."""
     if out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
     from monarl.reproduce import reproduce as run_reproduce
 
-    result = run_reproduce(out, quick=quick)
+    result = run_reproduce(out, quick=quick, ppo=ppo)
     typer.echo(f"report: {result['report']} ({result['wall_seconds']:.1f} s)")
 
 

@@ -7,13 +7,16 @@ Part 2 (minutes, when PPO is available): the PPO protocol, ordinary RL vs MONA.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from monarl.config import ApprovalConfig, EnvConfig
 from monarl.exact import exact_study
-from monarl.plots import horizon_plot
+from monarl.plots import bootstrap_ci, horizon_plot
 from monarl.provenance import describe_machine, provenance
 from monarl.study_report import study_table
 
@@ -77,13 +80,115 @@ def run_exact_part(out: Path, seeds: int, horizons: list[int | None]) -> tuple[l
     return lines, {f"sigma_{k:g}": v for k, v in studies.items()}
 
 
-def reproduce(out: Path, quick: bool = False) -> dict[str, Any]:
+PAPER_PPO = {"ordinary RL": (0.7, 7.7, 91.5), "MONA": (0.1, 99.9, 0.0)}
+
+
+def _ci_text(per_seed: list[dict[str, float]], key: str) -> str:
+    values = np.asarray([p[key] for p in per_seed]) * 100
+    lo, hi = bootstrap_ci(values)
+    return f"{values.mean():.1f} [{lo:.1f}, {hi:.1f}]"
+
+
+def ppo_curve_plot(arms: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
+    """Fraction intended and hack against env steps per arm: mean line, 95 % band over seeds."""
+    import matplotlib.pyplot as plt
+
+    from monarl.plots import OUTCOME_COLORS
+
+    fig, axes = plt.subplots(1, len(arms), figsize=(6 * len(arms), 4.2), sharey=True,
+                             squeeze=False)
+    for ax, (name, result) in zip(axes[0], arms.items(), strict=True):
+        steps = np.asarray(result["curves"]["env_steps"]) / 1000
+        for outcome in ("fail", "intended", "hack"):
+            per_seed = np.asarray(result["curves"][outcome], np.float64)  # [seeds, points]
+            mean = per_seed.mean(axis=0)
+            band = np.asarray([bootstrap_ci(per_seed[:, i]) for i in range(per_seed.shape[1])])
+            ax.plot(steps, mean, color=OUTCOME_COLORS[outcome], label=outcome)
+            ax.fill_between(steps, band[:, 0], band[:, 1], color=OUTCOME_COLORS[outcome],
+                            alpha=0.25, linewidth=0)
+        ax.set_title(f"{name} ({result['seeds']} seeds)")
+        ax.set_xlabel("environment steps (thousands, per seed)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("fraction of the 84 start states (exact)")
+    axes[0][0].legend(title="outcome", loc="center right")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int) -> tuple[list[str], dict]:
+    """The paper's PPO protocol: both arms with the same settings, then the warm start."""
+    from monarl.algos import ppo
+
+    arms = {
+        "ordinary RL": ppo.run_ppo(approval="none", horizon=None, seeds=seeds, steps=steps),
+        "MONA": ppo.run_ppo(approval="trusted", noise=0.0, horizon=1, seeds=seeds,
+                            steps=steps),
+    }
+    ppo_curve_plot(arms, out / "ppo_curves.png",
+                   f"PPO on Camera Dropbox: exact outcome fractions during training "
+                   f"({steps:,} steps per seed)")
+    rows = ["| arm | fail % | intended % | hack % | true return | paper fail / intended / "
+            "hack % |", "|---|---|---|---|---|---|"]
+    for name, result in arms.items():
+        per_seed = result["per_seed"]
+        paper = PAPER_PPO[name]
+        rows.append(f"| {name} | {_ci_text(per_seed, 'fail')} | "
+                    f"{_ci_text(per_seed, 'intended')} | {_ci_text(per_seed, 'hack')} | "
+                    f"{result['final']['true_return']:.3f} | "
+                    f"{paper[0]} / {paper[1]} / {paper[2]} |")
+    total_wall = sum(r["wall_seconds"] for r in arms.values())
+    rate = sum(r["steps"] * r["seeds"] for r in arms.values()) / total_wall
+    lines = [
+        "## 2. PPO: ordinary RL learns to block the camera, MONA does not",
+        "",
+        f"JAX PPO, the same hyperparameters for both arms (docs/ppo.md), {seeds} seeds x "
+        f"{steps:,} environment steps per arm. Ordinary RL: observed reward, full horizon. "
+        "MONA: observed reward + trusted-advantage approval (sigma 0), horizon M = 1. "
+        "Fractions are exact (every start state, the stochastic policy) at the end of "
+        "training; mean [95 % bootstrap CI over seeds].",
+        "",
+        *rows,
+        "",
+        "![training curves](ppo_curves.png)",
+        "",
+        f"Wall time of the protocol: {total_wall:.0f} s (compilation included), "
+        f"{rate:,.0f} environment steps/s aggregate.",
+        "",
+    ]
+    data: dict[str, Any] = {"arms": arms}
+    if warm_steps:
+        warm = ppo.run_warm_start(seeds=min(seeds, 5), pretrain_steps=steps, steps=warm_steps)
+        data["warm_start"] = warm
+        pre, mona = warm["pretrain"]["final"], warm["mona"]["final"]
+        lines += [
+            "### Warm start: MONA from a hacking policy",
+            "",
+            f"Ordinary RL trained for {steps:,} steps ({warm['pretrain']['seeds']} seeds) ends "
+            f"at {pre['hack']:.1%} hack; continuing each policy with MONA (M = 1, sigma 0, "
+            f"fresh critic) for {warm_steps:,} steps ends at {mona['hack']:.1%} hack and "
+            f"{mona['intended']:.1%} intended (`examples/warm_start.toml`).",
+            "",
+        ]
+    return lines, data
+
+
+def reproduce(out: Path, quick: bool = False, ppo: bool = True) -> dict[str, Any]:
     """Run everything and write ``out/report.md`` (+ PNGs + ``results.json``)."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     seeds = 3 if quick else 10
     horizons: list[int | None] = [1, 4, 8, 12, 16, 20, 50] if quick else list(range(1, 51))
     lines, exact = run_exact_part(out, seeds, horizons)
+    results: dict[str, Any] = {"exact": exact}
+    if ppo:
+        ppo_lines, results["ppo"] = run_ppo_part(
+            out, seeds=2 if quick else 10, steps=100_000 if quick else 1_000_000,
+            warm_steps=50_000 if quick else 500_000)
+        lines += ppo_lines
     info = provenance()
     header = [
         "# monarl reproduce: MONA vs ordinary RL on Camera Dropbox",
@@ -103,4 +208,16 @@ def reproduce(out: Path, quick: bool = False) -> dict[str, Any]:
     ]
     report = out / "report.md"
     report.write_text("\n".join(header + lines + footer))
-    return {"report": report, "exact": exact, "wall_seconds": time.perf_counter() - started}
+    (out / "results.json").write_text(json.dumps({**_jsonable(results), "provenance": info},
+                                                 indent=1))
+    return {"report": report, **results, "wall_seconds": time.perf_counter() - started}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
