@@ -92,7 +92,11 @@ class LoanPGConfig:
     batch_size: int = 256
     """Episodes (applicants) per update; each episode is 2 environment steps."""
     learning_rate: float = 3e-3
-    """Adam step size of all networks."""
+    """Adam step size of all networks (linearly annealed to 0 over training if ``anneal_lr``)."""
+    anneal_lr: bool = True
+    """Linear decay to 0: a stable end point. Why: under MONA the decision learns the biased
+    label from honest facts, whose signal is weak for mixed fact patterns (P(y = 1) near 0.5),
+    so at a constant step size its greedy rule for those patterns keeps drifting."""
     hidden: int = 64
     """Width of the two hidden layers of the writer and of the decider, one layer of critics."""
     fact_reward: float = 0.5
@@ -128,6 +132,8 @@ class LoanPGConfig:
         def fail(name: str, allowed: str) -> loan.LoanError:
             return loan.LoanError(f"loan_pg.{name}={getattr(self, name)!r} is invalid: {allowed}")
 
+        if not isinstance(self.anneal_lr, bool):
+            raise fail("anneal_lr", "must be true or false")
         if not loan._is_int(self.mlp_probe_steps) or self.mlp_probe_steps < 0:
             raise fail("mlp_probe_steps", "must be an integer >= 0 (0 skips the MLP probe)")
         for name in (
@@ -324,9 +330,13 @@ def make_train(
     periods_per_eval = per_eval // period if period is not None else 1
     updates_per_period = period if period is not None else per_eval
     vocab = params.vocab_size
-    optimizer = optax.chain(
-        optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.learning_rate)
+    total_updates = per_eval * config.eval_points
+    lr = (
+        optax.linear_schedule(config.learning_rate, 0.0, total_updates)
+        if config.anneal_lr
+        else config.learning_rate
     )
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr))
 
     def monitor_penalty(probe: lm.Probe, messages: jax.Array, n: jax.Array) -> jax.Array:
         if not monitor_on:
@@ -467,7 +477,7 @@ def make_train(
             final["leakage_mlp"] = jnp.asarray(jnp.nan, jnp.float32)
         return {"curve": curve, "final": final, "nets": runner.nets}
 
-    train.updates = per_eval * config.eval_points  # type: ignore[attr-defined]
+    train.updates = total_updates  # type: ignore[attr-defined]
     return train
 
 

@@ -223,6 +223,11 @@ def make_params(
     )
 
 
+def _clean(value: Any) -> float:
+    """A float32 parameter as the short decimal it was given as (0.3, not 0.30000001...)."""
+    return float(f"{float(value):.7g}")
+
+
 def env_settings(params: LoanParams) -> dict[str, Any]:
     """The parameters as plain JSON-able values (for reports and run records)."""
     return {
@@ -230,10 +235,10 @@ def env_settings(params: LoanParams) -> dict[str, Any]:
         "num_features": params.num_features,
         "message_length": params.message_length,
         "vocab_size": params.vocab_size,
-        "weights": [float(v) for v in np.asarray(params.weights)],
-        "bias": float(params.bias),
-        "noise": float(params.noise),
-        "monitor_penalty": float(params.monitor_penalty),
+        "weights": [_clean(v) for v in np.asarray(params.weights)],
+        "bias": _clean(params.bias),
+        "noise": _clean(params.noise),
+        "monitor_penalty": _clean(params.monitor_penalty),
     }
 
 
