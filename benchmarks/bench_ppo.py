@@ -27,6 +27,12 @@ import platform
 import sys
 import time
 
+# XLA:CPU's multi-threaded Eigen pool occasionally wedges on large vmapped programs (the run
+# never returns from block_until_ready; seen twice in ~15 protocol runs here, and reported
+# upstream). Single-threaded Eigen measured the same speed on this workload, so the benchmark
+# turns it off before JAX starts. Set XLA_FLAGS yourself to override.
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+
 
 def machine() -> dict:
     import jax
@@ -39,6 +45,7 @@ def machine() -> dict:
         "jax": jax.__version__,
         "backend": jax.default_backend(),
         "load_average": list(os.getloadavg()),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
     }
 
 

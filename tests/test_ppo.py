@@ -141,8 +141,10 @@ def test_default_batch_divides_the_paper_budget():
 # --------------------------------------------------------------------------------------------
 
 
-def test_table_index_matches_tabular_index_of(tables, params):
-    index = lookup.state_index_arrays(tables, params.boxes)
+@pytest.mark.parametrize("dense", [True, False], ids=["dense", "searchsorted"])
+def test_table_index_matches_tabular_index_of(tables, params, dense):
+    index = lookup.state_index_arrays(tables, params.boxes, dense=dense)
+    assert (index.dense is not None) == dense
     find = jax.jit(jax.vmap(lambda s: lookup.table_index(s, index, params.boxes)))
     for state, _ in random_states(tables, params)[::7]:
         got = np.asarray(find(state))

@@ -78,12 +78,20 @@ class PPOConfig:
     gamma: float = 1.0
     """Discount of the full-horizon (ordinary RL) advantage; the paper uses 1.0. Finite
     horizons are undiscounted (M is their only truncation)."""
-    gae_lambda: float = 0.95
-    """GAE lambda of the full-horizon advantage (unused for finite horizons)."""
-    clip_eps: float = 0.2
-    """PPO ratio clipping."""
-    ent_coef: float = 0.05
-    """Entropy bonus at the start (the paper uses 0.05): exploration finds the hack."""
+    gae_lambda: float = 1.0
+    """GAE lambda of the full-horizon advantage (unused for finite horizons). 1.0 gives
+    Monte-Carlo advantages: the hack's second box pays ~10 steps after the blocking move, and
+    lambda < 1 discounts that credit through a critic that has barely seen hacking states
+    (with 0.95, 1-2 of 10 seeds never found the hack; docs/ppo.md)."""
+    clip_eps: float = 0.3
+    """PPO ratio clipping (the paper's 0.3). A rare hacking episode can raise its actions'
+    probabilities by at most this factor per update, so 0.2 let more seeds lock into the
+    intended behaviour before the hack was reinforced (docs/ppo.md)."""
+    ent_coef: float = 0.1
+    """Entropy bonus (the paper uses 0.05 with minibatches of 64; with our minibatches of 2,000
+    0.1 kept both arms exploring: 1 of 30 ordinary-RL seeds never hacked, against 2 of 30 (and
+    3 more hacking from under 70 % of the starts) with 0.05; and MONA escapes the no-op loops
+    that its 0.01-sized per-step signal for making progress leaves; docs/ppo.md)."""
     ent_coef_final: float | None = None
     """If set, the entropy coefficient decays linearly to this value by the end of training."""
     vf_coef: float = 0.5
@@ -412,7 +420,8 @@ def make_train(
         eval_every: overrides ``config.eval_every``.
         tables: the compiled tables of ``env_params`` (compiled here if None).
         progress: optional host callback receiving env steps done, called at each evaluation
-            point through ``jax.debug.callback`` (once per seed under vmap).
+            point through ``jax.debug.callback`` (the step counter is shared by
+            the seeds, so under vmap it is called once per point, not once per seed).
 
     ``train`` returns ``{"params": Params, "curve": {metric: [E]}, "final": {metric: []}}``
     where curve point 0 is the untrained policy and the last point the end of training;
@@ -467,7 +476,25 @@ def make_train(
         optax.clip_by_global_norm(config.max_grad_norm), optax.adam(lr, eps=1e-5)
     )
 
-    v_reset = jax.vmap(cd.reset, in_axes=(0, None))
+    # Auto-reset draws every environment's next start layout at every step (a static-shape
+    # program cannot reset only the finished ones), so it must be cheap: one randint for the
+    # whole batch and precomputed start observations, instead of vmapping ``cd.reset`` over
+    # per-environment keys (whose key splitting cost twice the networks' forward passes). Same
+    # distribution as ``cd.reset``: uniform over ``env_params.init_agent`` / ``init_grid``.
+    num_starts = env_params.init_agent.shape[0]
+    start_states = cd.EnvState(
+        agent=env_params.init_agent,
+        grid=env_params.init_grid,
+        ended=jnp.zeros((num_starts,), bool),
+        t=jnp.zeros((num_starts,), jnp.int32),
+    )
+    start_obs = jax.vmap(cd.observe, in_axes=(0, None))(start_states, env_params)
+
+    def reset_batch(key: jax.Array) -> tuple[jax.Array, cd.EnvState]:
+        index = jax.random.randint(key, (n_env,), 0, num_starts)
+        state = jax.tree_util.tree_map(lambda x: x[index], start_states)
+        return start_obs[index], state
+
     v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
     v_approval = jax.vmap(lookup.lookup_approval, in_axes=(None, 0, 0, None, None))
 
@@ -506,7 +533,7 @@ def make_train(
                 ep_true,
                 info["outcome"],
             )
-            reset_obs, reset_state = v_reset(jax.random.split(k_reset, n_env), env_params)
+            reset_obs, reset_state = reset_batch(k_reset)
             pick = lambda a, b: jnp.where(  # noqa: E731
                 done.reshape((-1,) + (1,) * (a.ndim - 1)), a, b
             )
@@ -669,7 +696,7 @@ def make_train(
         params = init_params(k_init, config, obs_size, num_actions, num_heads)
         if init_actor is not None:
             params = params._replace(actor=init_actor)
-        obs, env_state = v_reset(jax.random.split(k_reset, n_env), env_params)
+        obs, env_state = reset_batch(k_reset)
         zeros = jnp.zeros((n_env,), jnp.float32)
         runner = Runner(
             params,
@@ -995,3 +1022,46 @@ def run_warm_start(
         **ppo_overrides,
     )
     return {"pretrain": summarize(pre_out, pre_info), "mona": summarize(mona_out, mona_info)}
+
+
+WARM_START_KEYS = ("seeds", "seed_offset", "pretrain_steps", "steps", "noise", "horizon")
+
+
+def run_warm_start_file(path: str) -> dict[str, Any]:
+    """Run the warm-start experiment of a TOML file (``examples/warm_start.toml``).
+
+    Keys: ``[base.env]`` (environment settings), ``[base.ppo]`` (PPOConfig fields, shared by
+    both phases; ``total_steps`` is ignored in favour of the phase budgets) and
+    ``[warm_start]`` with ``seeds``, ``seed_offset``, ``pretrain_steps`` (ordinary RL),
+    ``steps`` (MONA), ``noise`` and ``horizon`` (MONA's knobs). Returns :func:`run_warm_start`'s
+    dict plus ``name``.
+    """
+    import tomllib
+
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    base = data.get("base", {})
+    settings = dict(data.get("warm_start", {}))
+    unknown = sorted(set(settings) - set(WARM_START_KEYS))
+    if unknown:
+        raise ValueError(
+            f"{path}: warm_start: unknown field {unknown[0]!r}; known fields are "
+            f"{', '.join(WARM_START_KEYS)}"
+        )
+    ppo_table = dict(base.get("ppo", {}))
+    ppo_table.pop("total_steps", None)
+    config = PPOConfig.from_dict(ppo_table)
+    horizon = settings.get("horizon", 1)
+    if isinstance(horizon, str) and horizon.lower() == "none":
+        horizon = None
+    result = run_warm_start(
+        env=base.get("env"),
+        seeds=settings.get("seeds", 10),
+        pretrain_steps=settings.get("pretrain_steps", 1_000_000),
+        steps=settings.get("steps", 1_000_000),
+        noise=settings.get("noise", 0.0),
+        horizon=horizon,
+        seed_offset=settings.get("seed_offset", 0),
+        config=config,
+    )
+    return {"name": data.get("name", "warm-start"), **result}

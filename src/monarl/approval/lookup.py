@@ -11,7 +11,11 @@ tabular compiler's box bitmask (``agent_cell * 2**cells + mask``, int64): JAX ru
 unless x64 is enabled globally, and the bitmask overflows int32 from 6x6 boards on, whereas
 ``agent_cell * (cells + 1)**boxes + sum(pos_i * (cells + 1)**(boxes - 1 - i))`` (box cells in
 ascending order, padded with the sentinel ``cells``) stays small for every board the tabular
-compiler accepts. A test checks the lookup against ``TabularEnv.index_of`` at random states.
+compiler accepts. When the key range is small (17 x 17 x 16 = 4,624 keys on the paper's board)
+the lookup is a direct gather from a dense key -> index array instead of a binary search:
+``searchsorted`` is a loop of log2(S) tiny steps, which on a CPU costs more than the gather
+inside a training step. A test checks both paths against ``TabularEnv.index_of`` at random
+states.
 """
 
 from __future__ import annotations
@@ -28,12 +32,16 @@ from monarl.envs.tabular import TabularEnv
 INT32_MAX = 2**31 - 1
 
 
+DENSE_MAX_KEYS = 2**22
+
+
 class StateIndex(NamedTuple):
     """Arrays for mapping env states to table indices (a pytree: pass it into jit/vmap)."""
 
     key_sorted: jax.Array  # int32 [S-1], keys of the non-ENDED table states, ascending
     key_order: jax.Array  # int32 [S-1], table index of each sorted key
     ended: jax.Array  # int32 [], table index of ENDED
+    dense: jax.Array | None = None  # int32 [num_keys] key -> table index, or None (search)
 
 
 def _radix(cells: int) -> int:
@@ -57,8 +65,12 @@ def _keys_numpy(agent: np.ndarray, grid: np.ndarray, boxes: int) -> np.ndarray:
     return keys
 
 
-def state_index_arrays(tables: TabularEnv, boxes: int | None = None) -> StateIndex:
-    """Sorted keys of every non-ENDED table state (host side, once per environment).
+def state_index_arrays(
+    tables: TabularEnv, boxes: int | None = None, dense: bool | None = None
+) -> StateIndex:
+    """Sorted keys of every non-ENDED table state (host side, once per environment), plus the
+    dense key -> index array when ``dense`` (default: when there are at most
+    ``DENSE_MAX_KEYS`` possible keys).
 
     Raises ValueError if the keys would not fit in int32 (a board far beyond what the tabular
     compiler handles anyway).
@@ -78,24 +90,40 @@ def state_index_arrays(tables: TabularEnv, boxes: int | None = None) -> StateInd
     if np.any(np.diff(keys[order]) == 0):
         raise ValueError("two table states share a key: the tables do not match this encoding")
     index = np.flatnonzero(live)[order]
+    if dense is None:
+        dense = largest <= DENSE_MAX_KEYS
+    table = None
+    if dense:
+        # Keys no table state has (impossible layouts) point at ENDED; never used.
+        table = np.full(largest, tables.ended, np.int32)
+        table[keys[order]] = index
+        table = jnp.asarray(table)
     return StateIndex(
         key_sorted=jnp.asarray(keys[order], jnp.int32),
         key_order=jnp.asarray(index, jnp.int32),
         ended=jnp.asarray(tables.ended, jnp.int32),
+        dense=table,
     )
 
 
 def state_key(state: cd.EnvState, boxes: int) -> jax.Array:
-    """int32 key of one (unbatched) env state; ``boxes`` is static. vmap for batches."""
+    """int32 key of one (unbatched) env state; ``boxes`` is static. vmap for batches.
+
+    Elementwise only (a cumulative sum gives each box its rank), no gather or scatter: the
+    j-th box (ascending cell order) at cell c adds ``c * radix**(boxes-1-j)``, and each
+    missing box j adds the sentinel ``cells * radix**(boxes-1-j)``.
+    """
     rows, cols = state.grid.shape
     cells = rows * cols
     radix = _radix(cells)
-    positions = jnp.nonzero(state.grid.reshape(-1), size=boxes, fill_value=cells)[0]
-    weights = jnp.asarray([radix ** (boxes - 1 - j) for j in range(boxes)], jnp.int32)
+    powers = jnp.asarray([radix ** (boxes - 1 - j) for j in range(boxes)] + [0], jnp.int32)
+    flat = state.grid.reshape(-1).astype(jnp.int32)
+    rank = jnp.clip(jnp.cumsum(flat) - 1, 0, boxes)
+    placed = jnp.sum(flat * jnp.arange(cells, dtype=jnp.int32) * powers[rank])
+    present = jnp.sum(flat)
+    missing = jnp.sum(jnp.where(jnp.arange(boxes) >= present, cells * powers[:boxes], 0))
     agent_cell = state.agent[0] * cols + state.agent[1]
-    return (agent_cell * radix**boxes + jnp.sum(positions.astype(jnp.int32) * weights)).astype(
-        jnp.int32
-    )
+    return (agent_cell * radix**boxes + placed + missing).astype(jnp.int32)
 
 
 def table_index(state: cd.EnvState, index: StateIndex, boxes: int) -> jax.Array:
@@ -106,8 +134,12 @@ def table_index(state: cd.EnvState, index: StateIndex, boxes: int) -> jax.Array:
     test suite checks the mapping on random reachable states.
     """
     key = state_key(state, boxes)
-    pos = jnp.clip(jnp.searchsorted(index.key_sorted, key), 0, index.key_sorted.shape[0] - 1)
-    return jnp.where(state.ended, index.ended, index.key_order[pos])
+    if index.dense is not None:
+        found = index.dense[jnp.clip(key, 0, index.dense.shape[0] - 1)]
+    else:
+        pos = jnp.searchsorted(index.key_sorted, key)
+        found = index.key_order[jnp.clip(pos, 0, index.key_sorted.shape[0] - 1)]
+    return jnp.where(state.ended, index.ended, found)
 
 
 def lookup_approval(
