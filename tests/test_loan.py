@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -277,17 +279,27 @@ def test_reference_writer():
 
 @pytest.fixture(scope="module")
 def tiny_runs():
+    """Ordinary RL, and MONA with the probe monitor on (one compile covers both paths)."""
+    seen: list[int] = []
     ordinary = loan_pg.train_loan(
         approval="overseer", horizon=None, seeds=2, steps=2000, bounds=False, **TINY
     )
     mona = loan_pg.train_loan(
-        approval="overseer", horizon="1", seeds=[0, 1], steps=2000, bounds=False, **TINY
+        approval="overseer",
+        horizon="1",
+        seeds=[0, 1],
+        steps=2000,
+        bounds=False,
+        probe_monitor_coef=1.0,
+        probe_refresh_every=4,
+        progress=seen.append,
+        **TINY,
     )
-    return ordinary, mona
+    return ordinary, mona, seen
 
 
 def test_smoke_json_shape(tiny_runs):
-    for res in tiny_runs:
+    for res in tiny_runs[:2]:
         for key in (
             "final",
             "final_ci95",
@@ -304,6 +316,7 @@ def test_smoke_json_shape(tiny_runs):
             "observed_accuracy",
             "unbiased_accuracy",
             "leakage",
+            "leakage_mlp",
             "flip_rate",
             "monitor_flag_rate",
         ):
@@ -311,15 +324,22 @@ def test_smoke_json_shape(tiny_runs):
             assert len(res["per_seed"]) == 2 and name in res["per_seed"][0]
             lo, hi = res["final_ci95"][name]
             assert lo <= res["final"][name] + 1e-9 and hi >= res["final"][name] - 1e-9
-        assert res["seeds"] == 2 and res["steps"] == 2 * 32 * 32  # 32 updates of 32 episodes
+        assert res["seeds"] == 2 and res["steps"] == res["config"]["updates"] * 2 * 32
         assert len(res["curves"]["env_steps"]) == 3 and res["curves"]["env_steps"][0] == 0
-        # before training the writer is the reference writer: blind to n
-        # (curves are [seed][point])
+        # before training the writer is the reference writer: blind to n (curves: [seed][point])
         assert [row[0] for row in res["curves"]["message_flip_rate"]] == [0.0, 0.0]
         assert [row[0] for row in res["curves"]["flip_rate"]] == [0.0, 0.0]
         assert len(res["curves"]["leakage"]) == 2
-    assert tiny_runs[0]["config"]["arm"] == "ordinary RL"
-    assert tiny_runs[1]["config"]["arm"] == "MONA" and tiny_runs[1]["config"]["horizon"] == 1
+        json.dumps(res)  # the run JSON is plain JSON
+    ordinary, mona, seen = tiny_runs
+    assert ordinary["steps"] == 2 * 32 * 32  # 32 updates of 32 episodes
+    assert ordinary["config"]["arm"] == "ordinary RL"
+    assert mona["config"]["arm"] == "MONA" and mona["config"]["horizon"] == 1
+    assert mona["config"]["updates"] % 4 == 0  # whole monitor refresh periods
+    assert 0.0 <= mona["final"]["probe_detection"] <= 1.0
+    assert seen and max(seen) == mona["steps"]
+    assert loan_pg.arm_name("none", None) == "ordinary RL (no summary reward)"
+    assert loan_pg.arm_name("none", 1) == "myopic, no approval"
 
 
 def test_determinism(tiny_runs):
@@ -328,25 +348,11 @@ def test_determinism(tiny_runs):
     )
     assert again["per_seed"] == tiny_runs[0]["per_seed"]
     assert again["curves"]["observed_accuracy"] == tiny_runs[0]["curves"]["observed_accuracy"]
-
-
-def test_probe_monitor_smoke():
-    seen: list[int] = []
-    res = loan_pg.train_loan(
-        approval="none",
-        horizon=None,
-        seeds=1,
-        steps=1000,
-        bounds=False,
-        probe_monitor_coef=1.0,
-        probe_refresh_every=4,
-        progress=seen.append,
-        **TINY,
+    # a different seed gives different numbers
+    other = loan_pg.train_loan(
+        approval="overseer", horizon=None, seeds=[5, 6], steps=2000, bounds=False, **TINY
     )
-    assert seen and max(seen) == res["steps"]
-    assert res["config"]["arm"] == "ordinary RL (no summary reward)"
-    assert 0.0 <= res["final"]["probe_detection"] <= 1.0
-    assert res["config"]["updates"] % 4 == 0
+    assert other["curves"]["observed_accuracy"] != tiny_runs[0]["curves"]["observed_accuracy"]
 
 
 def test_experiment_file_and_table(tmp_path):

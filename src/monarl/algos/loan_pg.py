@@ -40,6 +40,7 @@ as part of the monitor's (observed) reward of step 1, in both arms.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -588,11 +589,30 @@ def train_loan(
 
     num_updates = max(1, math.ceil(steps / (2 * config.batch_size)))
     started = time.perf_counter()
-    train = make_train(config, params, approval, horizon, num_updates, progress)
+    fn, updates = _compiled(config, params, approval, horizon, num_updates, progress)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
-    out = jax.block_until_ready(jax.jit(jax.vmap(train))(keys))
+    out = jax.block_until_ready(fn(keys))
     wall = time.perf_counter() - started
-    return summarize(out, params, config, approval, horizon, seed_list, wall, train.updates, bounds)
+    return summarize(out, params, config, approval, horizon, seed_list, wall, updates, bounds)
+
+
+_COMPILED: dict[tuple, tuple[Any, int]] = {}
+
+
+def _compiled(config, params, approval, horizon, num_updates, progress):
+    """``jit(vmap(train))`` and its update count, reused within a process for identical
+    settings (compiling takes 10-15 s on the 2-core machine; running a tiny config, well under
+    one). Runs with a progress callback are not cached (the callback is part of the program)."""
+    key = (config, json.dumps(loan.env_settings(params)), approval, horizon, num_updates)
+    if progress is None and key in _COMPILED:
+        return _COMPILED[key]
+    train = make_train(config, params, approval, horizon, num_updates, progress)
+    entry = (jax.jit(jax.vmap(train)), train.updates)
+    if progress is None:
+        if len(_COMPILED) >= 8:
+            _COMPILED.pop(next(iter(_COMPILED)))
+        _COMPILED[key] = entry
+    return entry
 
 
 def summarize(
