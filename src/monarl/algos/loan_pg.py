@@ -535,7 +535,7 @@ def train_loan(
     approval: str = "overseer",
     horizon: int | str | None = None,
     seeds: int | list[int] = 10,
-    steps: int = 600_000,
+    steps: int = 1_000_000,
     *,
     seed_offset: int = 0,
     config: LoanPGConfig | None = None,
