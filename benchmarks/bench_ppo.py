@@ -27,11 +27,9 @@ import platform
 import sys
 import time
 
-# XLA:CPU's multi-threaded Eigen pool occasionally wedges on large vmapped programs (the run
-# never returns from block_until_ready; seen twice in ~15 protocol runs here, and reported
-# upstream). Single-threaded Eigen measured the same speed on this workload, so the benchmark
-# turns it off before JAX starts. Set XLA_FLAGS yourself to override.
-os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false")
+# No XLA flags are needed: the intermittent hang seen on this machine (block_until_ready never
+# returning) was LAPACK's QR, called by the orthogonal initialiser inside the vmapped program;
+# monarl.algos.ppo.orthogonal now builds the same matrices without LAPACK (tests/test_no_lapack.py).
 
 
 def machine() -> dict:

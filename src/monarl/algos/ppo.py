@@ -206,6 +206,32 @@ class PPOConfig:
 # --------------------------------------------------------------------------------------------
 
 
+def orthogonal(key: jax.Array, n_in: int, n_out: int, gain: float) -> jax.Array:
+    """An ``[n_in, n_out]`` matrix with orthonormal rows or columns (whichever side is smaller),
+    times ``gain``: the distribution of ``jax.nn.initializers.orthogonal`` (same normal draw,
+    the Q factor whose R has a positive diagonal), computed without LAPACK.
+
+    Why not the library initializer: it calls LAPACK's QR as an XLA custom call, and inside
+    this jitted, seed-vmapped program on jaxlib 0.10's CPU backend that call deadlocks
+    intermittently on a 2-core machine (both pool threads wait in the batched QR for work queued
+    behind themselves; a test run hung for 90 minutes). Here the Q factor comes from classical
+    Gram-Schmidt with one re-orthogonalisation pass ("twice is enough"), plain matrix-vector
+    products that XLA compiles natively. The QR with positive diagonal R is unique, so this is
+    the same matrix up to float32 rounding (a test compares it with numpy's QR).
+    """
+    rows, cols = max(n_in, n_out), min(n_in, n_out)
+    z = jax.random.normal(key, (rows, cols), jnp.float32)
+
+    def add_column(j: jax.Array, q: jax.Array) -> jax.Array:
+        v = z[:, j]
+        for _ in range(2):  # second pass removes what float32 left of the projections
+            v = v - q @ (q.T @ v)  # columns >= j of q are still zero
+        return q.at[:, j].set(v / jnp.linalg.norm(v))
+
+    q = jax.lax.fori_loop(0, cols, add_column, jnp.zeros((rows, cols), jnp.float32))
+    return gain * (q.T if n_in < n_out else q)
+
+
 def init_mlp(key: jax.Array, sizes: tuple[int, ...], out_scale: float) -> list[dict]:
     """Orthogonal weights (gain sqrt 2 on hidden layers, ``out_scale`` on the last), zero
     biases: the usual PPO initialisation, which starts the policy near uniform."""
@@ -213,7 +239,7 @@ def init_mlp(key: jax.Array, sizes: tuple[int, ...], out_scale: float) -> list[d
     keys = jax.random.split(key, len(sizes) - 1)
     for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
         gain = out_scale if i == len(sizes) - 2 else math.sqrt(2.0)
-        w = jax.nn.initializers.orthogonal(gain)(k, (n_in, n_out), jnp.float32)
+        w = orthogonal(k, n_in, n_out, gain)
         layers.append({"w": w, "b": jnp.zeros((n_out,), jnp.float32)})
     return layers
 
