@@ -108,3 +108,55 @@ def test_rollout_bad_action(tmp_path, capsys):
     path.write_text(BOARD)
     assert main(["rollout", "--start", str(path), "--actions", "LQ"]) == 2
     assert "unknown action 'Q'" in capsys.readouterr().err
+
+
+TRAIN_TINY = ["--seeds", "2", "--steps", "384", "--horizon", "1", "--set", "num_envs=8",
+              "--set", "num_steps=16", "--set", "num_epochs=1", "--set", "num_minibatches=2",
+              "--set", "eval_every=128", "--quiet"]
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["--approval", "misspecified", "--misspec", "1.5"], "--misspec=1.5 is invalid: must be"),
+    (["--approval", "misspecified", "--misspec", "-0.5"], "--misspec=-0.5 is invalid"),
+    (["--approval", "learned", "--labels", "0"], "--labels=0 is invalid"),
+    (["--approval", "evaluator-rl", "--evaluator-steps", "-1"], "--evaluator-steps=-1"),
+    (["--approval", "leak", "--leak", "-0.1"], "--leak=-0.1 is invalid"),
+    (["--approval", "trusted", "--leak", "0.5"], "--leak=0.5 is invalid: applies only to"),
+    (["--approval", "trusted", "--misspec", "0.5"], "--misspec=0.5 is invalid: applies only"),
+    (["--approval", "continuation", "--noise", "0.5"], "--noise=0.5 is invalid: applies only"),
+    (["--approval", "leak", "--labels", "64"], "--labels=64 is invalid: applies only"),
+    (["--approval", "trusted", "--evaluator-lr", "0.1"], "--evaluator-lr=0.1 is invalid"),
+    (["--approval", "evaluator-rl", "--evaluator-lr", "1.5"], "--evaluator-lr=1.5 is invalid"),
+    (["--approval", "trusted", "--noise-per", "episode"], "'episode' is not one of"),
+    (["--approval", "learned", "--label-kind", "vibes"], "'vibes' is not one of"),
+    (["--approval", "oracle"], "--approval='oracle' is invalid for camera-dropbox"),
+    (["--approval", "learned", "--rows", "12", "--cols", "12", "--boxes", "4"],
+     "--rows=12 --cols=12 --boxes=4 is invalid: that board has 2,475,240,913 states"),
+])
+def test_train_bad_approval_input_fails_before_training(tmp_path, capsys, args, fragment):
+    path = tmp_path / "r.json"
+    code = main(["train", "camera-dropbox", *args, *TRAIN_TINY, "--json", str(path)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert fragment in err and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert not path.exists()
+
+
+def test_train_help_lists_every_approval_option(capsys):
+    main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    for option in ("--approval", "--noise", "--noise-per", "--misspec", "--labels",
+                   "--label-kind", "--evaluator-steps", "--evaluator-lr", "--leak"):
+        assert option in out, option
+    for kind in ("misspecified", "learned", "evaluator-rl", "continuation", "leak"):
+        assert kind in out, kind
+
+
+def test_train_with_a_table_approval_records_its_config(tmp_path):
+    path = tmp_path / "r.json"
+    assert main(["train", "camera-dropbox", "--approval", "misspecified", "--misspec", "0.5",
+                 *TRAIN_TINY, "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert data["config"]["approval"] == "misspecified"
+    assert data["config"]["approval_config"]["misspec"] == 0.5
+    assert data["steps"] == 384 and len(data["per_seed"]) == 2

@@ -116,15 +116,20 @@ EvaluatorStepsOpt = Annotated[int, typer.Option(
     help="evaluator-rl: observed-reward Bellman backups k given to the evaluator (0 = MONA).")]
 LeakOpt = Annotated[float, typer.Option(
     help="leak: weight w in [0, 1] of the realized future return (negative control).")]
+EvaluatorLrOpt = Annotated[float | None, typer.Option(
+    help="evaluator-rl with PPO only: train the evaluator inside PPO instead of giving it "
+    "exact backups. Its value table starts at the trusted value and, during the first "
+    "--evaluator-steps k PPO updates, moves toward the rollouts' observed returns with this "
+    "step size in [0, 1] (k = 0 or 0 = trusted MONA; docs/approvals.md).")]
 
 
 def approval_config(approval: Approval, noise: float, noise_per: NoisePer, misspec: float,
                     labels: int, label_kind: LabelKind, evaluator_steps: int,
-                    leak: float) -> ApprovalConfig:
+                    leak: float, evaluator_lr: float | None = None) -> ApprovalConfig:
     """The validated approval settings; raises ConfigError naming the option."""
     cfg = ApprovalConfig(kind=approval.value, noise=noise, noise_per=noise_per.value,
                          misspec=misspec, labels=labels, label_kind=label_kind.value,
-                         evaluator_steps=evaluator_steps, leak=leak)
+                         evaluator_steps=evaluator_steps, evaluator_lr=evaluator_lr, leak=leak)
     cfg.validate("")
     return cfg
 
@@ -354,6 +359,7 @@ def train(
     labels: LabelsOpt = 1024,
     label_kind: LabelKindOpt = LabelKind.advantage,
     evaluator_steps: EvaluatorStepsOpt = 0,
+    evaluator_lr: EvaluatorLrOpt = None,
     leak: LeakOpt = 0.0,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Algorithm setting KEY=VALUE (repeatable), e.g. --set learning_rate=1e-3;"
@@ -368,7 +374,11 @@ def train(
 ) -> None:
     """Train one condition with PPO for several seeds and report the exact outcome fractions.
 
-    Ordinary RL: --approval none --horizon none. MONA: --approval trusted --horizon 1.
+    Ordinary RL: --approval none --horizon none. MONA: --approval trusted --horizon 1. Every
+    approval of `monarl solve` works, with the same options and the same tables (seeded with
+    the training seed), e.g. --approval learned --labels 1024, --approval evaluator-rl
+    --evaluator-steps 8, --approval leak --leak 0.1 (a negative control). --blockers greater
+    than boxes - 1 is the hack-free control (the camera can then never be blocked).
     """
     from monarl.config import parse_horizon
 
@@ -394,7 +404,8 @@ def train(
                  f"--max-steps={max_steps} (use 'none' for the full horizon)")
         try:
             approval_cfg = approval_config(_approval_choice(approval), noise, noise_per,
-                                           misspec, labels, label_kind, evaluator_steps, leak)
+                                           misspec, labels, label_kind, evaluator_steps, leak,
+                                           evaluator_lr)
         except ConfigError as exc:
             fail(_option_message(str(exc)))
         from monarl.train_commands import train_camera_command
@@ -426,8 +437,11 @@ def reproduce(
         help="Smoke run: fewer horizons and seeds and a tiny PPO budget (a minute, not ~10)."
     )] = False,
     ppo: Annotated[bool, typer.Option(
-        help="Include the PPO protocol (10 seeds x 1M steps per arm, plus the warm start).")
+        help="Include the PPO protocol (10 seeds x 1M steps per arm for ordinary RL, MONA and "
+             "MONA with a noisy overseer, plus the warm start).")
     ] = True,
+    quiet: Annotated[bool, typer.Option(help="No progress bars; print only the report path.")
+                     ] = False,
 ) -> None:
     """Reproduce the paper's Camera Dropbox results with built-in defaults and write one report:
     the exact horizon study (sigma 0 and 0.5) and the PPO protocol (ordinary RL vs MONA)."""
@@ -435,7 +449,7 @@ def reproduce(
         fail(f"--out {str(out)!r} exists and is not a directory")
     from monarl.reproduce import reproduce as run_reproduce
 
-    result = run_reproduce(out, quick=quick, ppo=ppo)
+    result = run_reproduce(out, quick=quick, ppo=ppo, quiet=quiet)
     typer.echo(f"report: {result['report']} ({result['wall_seconds']:.1f} s)")
 
 

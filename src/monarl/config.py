@@ -102,9 +102,12 @@ class ApprovalConfig:
     approval (per (t, s, a) step). ``misspec`` m: the overseer values (1 - m) true + m observed
     reward. ``labels``/``label_kind``: budget and kind of overseer labels for ``learned``.
     ``evaluator_steps`` k: observed-reward Bellman backups given to the evaluator
-    (``evaluator-rl``, generalized MONA). ``leak`` w: weight of the realized future observed
-    return (``leak``, a negative control). Fields that do not apply to ``kind`` must keep their
-    defaults (so a typo cannot silently do nothing).
+    (``evaluator-rl``, generalized MONA). ``evaluator_lr``: PPO only -- when set, the evaluator
+    is instead a value table that starts at the trusted value and is trained inside PPO's loop
+    toward the observed returns of the first k updates' rollouts with this step size in [0, 1]
+    (docs/approvals.md, "PPO: the evaluator critic"). ``leak`` w: weight of the realized future
+    observed return (``leak``, a negative control). Fields that do not apply to ``kind`` must
+    keep their defaults (so a typo cannot silently do nothing).
     """
 
     kind: str = "none"
@@ -114,10 +117,12 @@ class ApprovalConfig:
     labels: int = 1024
     label_kind: str = "advantage"
     evaluator_steps: int = 0
+    evaluator_lr: float | None = None
     leak: float = 0.0
 
     _APPLIES = {"misspec": ("misspecified",), "labels": ("learned",),
                 "label_kind": ("learned",), "evaluator_steps": ("evaluator-rl",),
+                "evaluator_lr": ("evaluator-rl",),
                 "leak": ("leak",), "noise": NOISY_APPROVALS}
 
     def validate(self, section: str = "approval") -> None:
@@ -139,6 +144,11 @@ class ApprovalConfig:
         if not _is_int(self.evaluator_steps) or self.evaluator_steps < 0:
             raise _fail(section, "evaluator_steps", self.evaluator_steps,
                         "must be an integer >= 0")
+        if self.evaluator_lr is not None and (not _is_number(self.evaluator_lr)
+                                              or not 0 <= self.evaluator_lr <= 1):
+            raise _fail(section, "evaluator_lr", self.evaluator_lr,
+                        "the evaluator critic's step size must be a number in [0, 1] (PPO "
+                        "only; leave it unset for k exact Bellman backups)")
         if not _is_number(self.leak) or not 0 <= self.leak <= 1:
             raise _fail(section, "leak", self.leak, "the leak weight w must be in [0, 1]")
         defaults = ApprovalConfig()
@@ -146,6 +156,16 @@ class ApprovalConfig:
             if getattr(self, name) != getattr(defaults, name) and self.kind not in kinds:
                 raise _fail(section, name, getattr(self, name),
                             f"applies only to approval {' / '.join(kinds)}, not {self.kind!r}")
+
+    @property
+    def evaluator_critic(self) -> bool:
+        """True for PPO's trained evaluator (``evaluator-rl`` with ``evaluator_lr`` set)."""
+        return self.kind == "evaluator-rl" and self.evaluator_lr is not None
+
+    @property
+    def seed_dependent(self) -> bool:
+        """Whether the approval table differs between seeds (noise, learned labels)."""
+        return self.kind == "learned" or (self.kind in NOISY_APPROVALS and self.noise > 0)
 
     def normalized(self) -> ApprovalConfig:
         """Fields that do not apply to ``kind`` reset to defaults (for hashing run ids)."""

@@ -30,9 +30,11 @@ from monarl.plots import bootstrap_ci
 STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "misspecification m"),
             "learned": ("labels", "label budget N"),
             "evaluator-rl": ("evaluator_steps", "evaluator RL steps k"),
+            "evaluator-critic": ("evaluator_steps", "evaluator critic updates k (PPO)"),
             "leak": ("leak", "leak weight w (negative control)")}
 FAMILY_COLORS = {"ordinary RL": "#000000", "none": "#9e9e9e", "trusted": "#2e7d32",
                  "misspecified": "#ef6c00", "learned": "#1565c0", "evaluator-rl": "#6a1b9a",
+                 "evaluator-critic": "#8e24aa",
                  "continuation": "#00838f", "leak": "#c62828"}
 
 
@@ -50,6 +52,10 @@ def family(config: dict[str, Any]) -> str:
     approval = config["approval"]["kind"]
     if approval == "none" and config.get("horizon") is None:
         return "ordinary RL"
+    if approval == "evaluator-rl" and config["approval"].get("evaluator_lr") is not None:
+        # PPO's trained evaluator critic: k counts PPO updates, not exact backups. Its step
+        # size is not part of the method key: keep one evaluator_lr per store.
+        return "evaluator-critic"
     return approval
 
 
@@ -291,7 +297,7 @@ def dial_plots(board: dict[str, Any], out_dir: Path, stem: str) -> list[tuple[st
                 hi = [r["hackable"][key]["hi"] * scale for r in items]
                 line, = ax.plot(xs, means, marker="o", label=name)
                 ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color())
-        if fam == "learned" or (fam == "evaluator-rl" and max(strengths) > 8):
+        if fam == "learned" or (fam.startswith("evaluator") and max(strengths) > 8):
             for ax in (ax_h, ax_r):
                 ax.set_xscale("symlog" if min(strengths) == 0 else "log")
         ax_h.set_ylabel("hack rate (%)")

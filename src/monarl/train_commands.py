@@ -19,8 +19,6 @@ import typer
 
 from monarl.config import ApprovalConfig, ConfigError, EnvConfig
 
-PPO_APPROVALS = ("none", "trusted")
-
 
 def _fail(message: str) -> None:
     typer.echo(f"error: {message}", err=True)
@@ -73,10 +71,7 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
                          seeds: int, steps: int, seed_offset: int, overrides: dict[str, Any],
                          quiet: bool, store: Path | None) -> dict[str, Any]:
     config = ppo_config(overrides, steps)
-    if approval.kind not in PPO_APPROVALS:
-        _fail(f"--approval={approval.kind!r} is not yet available with PPO: PPO takes "
-              f"{' | '.join(PPO_APPROVALS)}; every approval works with the exact solver "
-              "(monarl solve)")
+    check_tabulable(env, approval)
     if store is not None:
         return _train_via_store(env, approval, horizon, seeds, seed_offset, config, quiet, store)
     from monarl.algos.ppo import run_ppo
@@ -86,8 +81,7 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
     try:
         if bar is not None:
             bar.start()
-        return run_ppo(env=dataclasses.asdict(env), approval=approval.kind,
-                       noise=approval.noise, noise_per=approval.noise_per, horizon=horizon,
+        return run_ppo(env=dataclasses.asdict(env), approval=approval, horizon=horizon,
                        seeds=seeds, steps=steps, seed_offset=seed_offset, config=config,
                        progress=update)
     except (TooLargeError, ConfigError) as exc:
@@ -95,6 +89,21 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
     finally:
         if bar is not None:
             bar.stop()
+
+
+def check_tabulable(env: EnvConfig, approval: ApprovalConfig) -> None:
+    """Fail before any work when the board has too many states to tabulate: every approval
+    but ``none`` is a [T, S, A] table, and PPO's exact evaluation needs the tables too."""
+    from monarl.envs.tabular import MAX_TABULAR_STATES, count_states
+
+    states = count_states(env.rows, env.cols, env.boxes)
+    if states <= MAX_TABULAR_STATES:
+        return
+    need = (f"--approval={approval.kind} needs a [T, S, A] approval table"
+            if approval.kind != "none" else "PPO's exact evaluation needs the state tables")
+    _fail(f"--rows={env.rows} --cols={env.cols} --boxes={env.boxes} is invalid: that board has "
+          f"{states:,} states, more than the {MAX_TABULAR_STATES:,} that can be tabulated, and "
+          f"{need}; use a smaller board")
 
 
 def _toml_value(value: Any) -> str:
@@ -116,9 +125,10 @@ def condition_toml(env: EnvConfig, approval: ApprovalConfig, horizon: int | None
              "[base.env]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(env).items()]
     lines.append("[base.approval]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(approval).items()]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(approval).items()
+              if v is not None]  # None = unset (evaluator_lr); TOML has no null
     lines.append("[base.ppo]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in config.to_dict().items()]
+    lines += [f"{k} = {_toml_value(v)}" for k, v in config.to_dict().items() if v is not None]
     lines += ["[sweep]", f"seed = {{range = [{seed_offset}, {seed_offset + seeds - 1}]}}"]
     return "\n".join(lines) + "\n"
 

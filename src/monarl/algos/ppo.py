@@ -41,13 +41,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from monarl.approval import lookup
+from monarl.approval import build_approval, lookup, trusted
+from monarl.config import APPROVALS, NOISY_APPROVALS, ApprovalConfig, ConfigError
 from monarl.envs import camera_dropbox as cd
 from monarl.envs.tabular import TabularEnv, compile_camera_dropbox
 from monarl.horizon import gae, next_step_values, returns_by_horizon, validate_horizon
 
 ACTIVATIONS = ("tanh", "relu")
-APPROVALS = ("none", "trusted")
 METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
 
 
@@ -412,6 +412,25 @@ class Transition(NamedTuple):
     ep_observed: jax.Array  # episode observed return, valid where done
     ep_true: jax.Array
     outcome: jax.Array  # -1 unless done
+    # Only with the evaluator critic (None otherwise, so other programs are unchanged):
+    t_idx: jax.Array | None = None  # int32 step t of the state acted in
+    s_idx: jax.Array | None = None  # int32 table index of that state
+    observed: jax.Array | None = None  # observed reward of the step
+
+
+class EvaluatorArgs(NamedTuple):
+    """PPO's evaluator critic (generalized MONA), as arguments of ``train`` (a pytree).
+
+    ``values`` [T+1, S]: the evaluator's starting value V_0 (the trusted value, with the
+    approval's per-state noise), the same V_0 whose advantage is the approval table passed
+    beside it. ``lr`` []: step size in [0, 1] of each update toward the rollouts' observed
+    returns. ``steps`` [] int32: the evaluator learns during the first ``steps`` PPO updates
+    (k) and is frozen afterwards. ``lr = 0`` or ``steps = 0`` reproduce trusted MONA exactly.
+    """
+
+    values: jax.Array
+    lr: jax.Array
+    steps: jax.Array
 
 
 class Runner(NamedTuple):
@@ -423,6 +442,7 @@ class Runner(NamedTuple):
     ep_true: jax.Array
     key: jax.Array
     update: jax.Array  # int32 [] updates done so far
+    evaluator: jax.Array | None = None  # [T+1, S] D = V_e - V_0 of the evaluator critic
 
 
 def make_train(
@@ -434,7 +454,8 @@ def make_train(
     tables: TabularEnv | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Callable[..., dict[str, Any]]:
-    """Build ``train(key, approval_table=None, init_actor=None) -> dict`` (pure; jit/vmap it).
+    """Build ``train(key, approval_table=None, init_actor=None, evaluator=None) -> dict``
+    (pure; jit/vmap it).
 
     Args:
         config: hyperparameters (validated here).
@@ -448,6 +469,15 @@ def make_train(
         progress: optional host callback receiving env steps done, called at each evaluation
             point through ``jax.debug.callback`` (the step counter is shared by
             the seeds, so under vmap it is called once per point, not once per seed).
+
+    ``train``'s ``evaluator`` (:class:`EvaluatorArgs`, needs an approval table) turns on the
+    evaluator critic of generalized MONA: the approval of a step becomes
+    ``approval[t, s, a] + D(t+1, s') - D(t, s)`` (the correction 0 at the last step, as the
+    trusted approval is), where D = V_e - V_0 starts at 0 and, after each of the first
+    ``evaluator.steps`` updates, moves every visited (t, s) toward the mean observed return-to-go
+    that followed it in the rollout (bootstrapped with V_e where the rollout cuts an episode)
+    with step size ``evaluator.lr``. With the trusted table, V_0 the trusted value, this is
+    ``R_obs(s') + V_e(t+1, s') - V_e(t, s)``.
 
     ``train`` returns ``{"params": Params, "curve": {metric: [E]}, "final": {metric: []}}``
     where curve point 0 is the untrained policy and the last point the end of training;
@@ -523,6 +553,40 @@ def make_train(
 
     v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
     v_approval = jax.vmap(lookup.lookup_approval, in_axes=(None, 0, 0, None, None))
+    v_index = jax.vmap(lookup.table_index, in_axes=(0, None, None))
+    num_states = tables.num_states
+
+    def evaluator_approval(approval, delta, env_state, action):
+        """Approval with the evaluator critic's correction D(t+1, s') - D(t, s)."""
+        s = v_index(env_state, index, boxes)
+        t = jnp.clip(env_state.t, 0, steps_limit - 1)
+        s_next = ev.next_state[s, action]
+        correction = jnp.where(t == steps_limit - 1, 0.0, delta[t + 1, s_next] - delta[t, s])
+        return approval[t, s, action] + correction, t, s
+
+    def update_evaluator(runner: Runner, traj: Transition, last_state: cd.EnvState,
+                         evaluator: EvaluatorArgs) -> jax.Array:
+        """One evaluator-critic step: visited (t, s) move toward their observed returns."""
+        values = evaluator.values + runner.evaluator  # V_e [T+1, S]
+        s_last = v_index(last_state, index, boxes)
+        bootstrap = values[jnp.clip(last_state.t, 0, steps_limit), s_last]
+
+        def back(after, x):
+            reward, done = x
+            ret = reward + (1.0 - done) * after
+            return ret, ret
+
+        _, returns = jax.lax.scan(
+            back, bootstrap, (traj.observed, traj.done.astype(jnp.float32)), reverse=True
+        )
+        flat = (traj.t_idx * num_states + traj.s_idx).reshape(-1)
+        error = (returns - values[traj.t_idx, traj.s_idx]).reshape(-1)
+        segments = (steps_limit + 1) * num_states
+        sums = jax.ops.segment_sum(error, flat, num_segments=segments)
+        counts = jax.ops.segment_sum(jnp.ones_like(error), flat, num_segments=segments)
+        rate = evaluator.lr * (runner.update < evaluator.steps).astype(jnp.float32)
+        step = rate * sums / jnp.maximum(counts, 1.0)
+        return runner.evaluator + step.reshape(steps_limit + 1, num_states)
 
     def ent_coef_at(update: jax.Array) -> jax.Array:
         if config.ent_coef_final is None:
@@ -530,7 +594,7 @@ def make_train(
         frac = update.astype(jnp.float32) / max(1, num_updates - 1)
         return config.ent_coef + frac * (config.ent_coef_final - config.ent_coef)
 
-    def rollout(runner: Runner, approval: jax.Array | None):
+    def rollout(runner: Runner, approval: jax.Array | None, evaluator: EvaluatorArgs | None):
         def env_step(carry, _):
             env_state, obs, ep_obs, ep_true, key = carry
             key, k_act, k_reset = jax.random.split(key, 3)
@@ -542,7 +606,14 @@ def make_train(
                 k_act, env_state, action, env_params
             )
             train_reward = reward
-            if approval is not None:
+            critic_fields = {}
+            if evaluator is not None:
+                judged, t_idx, s_idx = evaluator_approval(
+                    approval, runner.evaluator, env_state, action
+                )
+                train_reward = reward + judged
+                critic_fields = {"t_idx": t_idx, "s_idx": s_idx, "observed": reward}
+            elif approval is not None:
                 train_reward = reward + v_approval(approval, env_state, action, index, boxes)
             done = term | trunc
             ep_obs = ep_obs + reward
@@ -558,6 +629,7 @@ def make_train(
                 ep_obs,
                 ep_true,
                 info["outcome"],
+                **critic_fields,
             )
             reset_obs, reset_state = reset_batch(k_reset)
             pick = lambda a, b: jnp.where(  # noqa: E731
@@ -618,8 +690,11 @@ def make_train(
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
-    def update_step(runner: Runner, approval: jax.Array | None):
-        (env_state, obs, ep_obs, ep_true, key), traj = rollout(runner, approval)
+    def update_step(runner: Runner, approval: jax.Array | None, evaluator=None):
+        (env_state, obs, ep_obs, ep_true, key), traj = rollout(runner, approval, evaluator)
+        delta = None
+        if evaluator is not None:
+            delta = update_evaluator(runner, traj, env_state, evaluator)
         last_values = apply_mlp(runner.params.critic, obs, act)
         adv, targets = advantages(traj, last_values)
         data = {
@@ -662,7 +737,9 @@ def make_train(
             train_true_sum=jnp.sum(traj.ep_true * done),
             train_outcomes=outcome_counts,
         )
-        runner = Runner(params, opt_state, env_state, obs, ep_obs, ep_true, key, runner.update + 1)
+        runner = Runner(
+            params, opt_state, env_state, obs, ep_obs, ep_true, key, runner.update + 1, delta
+        )
         return runner, update_stats
 
     def chunk_summary(stats: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -690,9 +767,9 @@ def make_train(
             jax.debug.callback(lambda s: progress(int(s)), env_steps)
         return result
 
-    def run_updates(runner: Runner, approval, count: int):
+    def run_updates(runner: Runner, approval, count: int, evaluator=None):
         runner, stats = jax.lax.scan(
-            lambda r, _: update_step(r, approval), runner, None, length=count
+            lambda r, _: update_step(r, approval, evaluator), runner, None, length=count
         )
         point = evaluate_point(runner)
         point.update(chunk_summary(stats))
@@ -716,8 +793,11 @@ def make_train(
         key: jax.Array,
         approval_table: jax.Array | None = None,
         init_actor: list[dict] | None = None,
+        evaluator: EvaluatorArgs | None = None,
     ) -> dict[str, Any]:
         approval = default_approval if approval_table is None else approval_table
+        if evaluator is not None and approval is None:
+            raise ValueError("the evaluator critic needs an approval table (its V_0 advantage)")
         key, k_init, k_reset = jax.random.split(key, 3)
         params = init_params(k_init, config, obs_size, num_actions, num_heads)
         if init_actor is not None:
@@ -733,21 +813,28 @@ def make_train(
             zeros,
             key,
             jnp.asarray(0, jnp.int32),
+            None if evaluator is None else jnp.zeros_like(evaluator.values, jnp.float32),
         )
         first = evaluate_point(runner)
         first.update(empty_summary())
         points = [jax.tree_util.tree_map(lambda x: x[None], first)]
         if n_chunks:
             runner, chunked = jax.lax.scan(
-                lambda r, _: run_updates(r, approval, per_eval), runner, None, length=n_chunks
+                lambda r, _: run_updates(r, approval, per_eval, evaluator),
+                runner,
+                None,
+                length=n_chunks,
             )
             points.append(chunked)
         if remainder:
-            runner, last = run_updates(runner, approval, remainder)
+            runner, last = run_updates(runner, approval, remainder, evaluator)
             points.append(jax.tree_util.tree_map(lambda x: x[None], last))
         curve = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *points)
         final = jax.tree_util.tree_map(lambda x: x[-1], curve)
-        return {"params": runner.params, "curve": curve, "final": final}
+        out = {"params": runner.params, "curve": curve, "final": final}
+        if evaluator is not None:
+            out["evaluator_delta"] = runner.evaluator  # D = V_e - V_0 at the end, [T+1, S]
+        return out
 
     return train
 
@@ -819,39 +906,146 @@ def _tables(params: cd.CameraDropboxParams, settings: dict) -> TabularEnv:
     return _TABLES[key]
 
 
-def approval_tables(
-    tables: TabularEnv, approval: str, noise: float, seeds: list[int], noise_per: str = "state"
-) -> np.ndarray | None:
-    """None for ``approval="none"``; else the trusted approval, [T, S, A] when noise is 0
-    (one table shared by all seeds) or [seeds, T, S, A] with noise seed = training seed."""
-    if approval not in APPROVALS:
-        raise ValueError(f"approval={approval!r} is invalid: allowed are {', '.join(APPROVALS)}")
-    if not isinstance(noise, int | float) or not math.isfinite(noise) or noise < 0:
-        raise ValueError(f"noise={noise!r} is invalid: must be a finite number >= 0")
-    if approval == "none":
-        if noise:
-            raise ValueError(f"noise={noise!r} is invalid: noise needs approval='trusted'")
-        return None
-    from monarl.approval import trusted
+def approval_config(
+    approval: str | ApprovalConfig = "none", noise: float = 0.0, noise_per: str = "state"
+) -> ApprovalConfig:
+    """The validated :class:`ApprovalConfig` of ``run_ppo``'s approval arguments.
 
+    ``approval`` is an :class:`ApprovalConfig` (every approval and its strength; then ``noise``
+    and ``noise_per`` must keep their defaults, the config carries them) or, the older form, a
+    kind name with ``noise``/``noise_per`` (other strengths at their defaults).
+    """
+    if isinstance(approval, ApprovalConfig):
+        if noise != 0.0 or noise_per != "state":
+            raise ConfigError(
+                f"noise={noise!r}, noise_per={noise_per!r}: give the noise inside the "
+                "ApprovalConfig when approval is an ApprovalConfig"
+            )
+        approval.validate()
+        return approval
+    if not isinstance(approval, str) or approval not in APPROVALS:
+        raise ConfigError(f"approval={approval!r} is invalid: allowed are {', '.join(APPROVALS)}")
+    if not isinstance(noise, int | float) or not math.isfinite(noise) or noise < 0:
+        raise ConfigError(f"noise={noise!r} is invalid: must be a finite number >= 0")
+    if noise and approval not in NOISY_APPROVALS:
+        raise ConfigError(
+            f"noise={noise!r} is invalid: noise needs approval='trusted' or another noisy "
+            f"approval ({', '.join(NOISY_APPROVALS)}), not {approval!r}"
+        )
+    config = ApprovalConfig(kind=approval, noise=float(noise), noise_per=noise_per)
+    config.validate("")
+    return config
+
+
+def approval_tables(
+    tables: TabularEnv,
+    approval: str | ApprovalConfig,
+    noise: float = 0.0,
+    seeds: list[int] | None = None,
+    noise_per: str = "state",
+) -> np.ndarray | None:
+    """The approval PPO adds to the observed reward, built by ``build_approval`` (the same
+    tables as the exact solver's): None for ``none``; one [T, S, A] table shared by all seeds
+    when the approval does not depend on the seed; else [seeds, T, S, A], seed i's table built
+    with the training seed ``seeds[i]`` (noise, learned labels and model). For PPO's evaluator
+    critic (``evaluator_lr`` set) this is the trusted table it starts from."""
+    config = approval_config(approval, noise, noise_per)
+    seeds = [0] if seeds is None else list(seeds)
+    if config.kind == "none":
+        return None
+    if config.evaluator_critic:
+        config = _critic_start(config)
     values = trusted.trusted_values(tables)
-    if noise == 0:
-        return trusted.trusted_approval(tables, 0.0, 0, noise_per, values=values).astype(np.float32)
+    if not config.seed_dependent:
+        return build_approval(tables, config, 0, trusted_values=values).astype(np.float32)
     return np.stack(
-        [trusted.trusted_approval(tables, noise, s, noise_per, values=values) for s in seeds]
+        [build_approval(tables, config, s, trusted_values=values) for s in seeds]
     ).astype(np.float32)
 
 
-# Jitted ``vmap(train)`` programs by signature, so repeated runs of one condition in a process
-# (seed batches, sweeps, warm starts) compile once. Tables and approvals are arguments, not
-# constants, so they are not part of the signature; the seed keys are arguments too.
+def _critic_start(config: ApprovalConfig) -> ApprovalConfig:
+    """The trusted approval (same noise) that PPO's evaluator critic starts from."""
+    return ApprovalConfig(kind="trusted", noise=config.noise, noise_per=config.noise_per)
+
+
+def evaluator_start_values(
+    tables: TabularEnv, config: ApprovalConfig, seeds: list[int]
+) -> np.ndarray:
+    """V_0 of the evaluator critic: the trusted value with the approval's per-state noise
+    ([T+1, S], or [seeds, T+1, S] when noisy per state), so that the approval table is its
+    advantage."""
+    values = trusted.trusted_values(tables)
+    if config.noise > 0 and config.noise_per == "state":
+        return np.stack([trusted.noisy_values(values, config.noise, s) for s in seeds]).astype(
+            np.float32
+        )
+    return values.astype(np.float32)
+
+
+def learned_quality(
+    tables: TabularEnv,
+    env_params: cd.CameraDropboxParams,
+    config: ApprovalConfig,
+    learned_tables: np.ndarray,
+    seeds: list[int],
+    actors: list[dict],
+    activation: str,
+) -> list[dict[str, float]]:
+    """Per seed: how close the learned approval is to the exact one it was trained from.
+
+    ``rank_correlation`` and ``mae_reachable`` over every reachable step (as the exact solver
+    reports them); ``mae_visited``: the mean absolute error on the steps the *trained PPO
+    policy* takes, weighted by how often it takes them (its exact state-action occupancy from
+    the start distribution).
+    """
+    from monarl.approval.learned import approval_quality
+
+    values = trusted.trusted_values(tables)
+    arrays = eval_arrays(tables, env_params)
+    probs_of = jax.jit(lambda actor: policy_table(actor, arrays, activation, tables.max_steps))
+    live = np.arange(tables.num_states) != tables.ended
+    out = []
+    for i, seed in enumerate(seeds):
+        learned = learned_tables[i] if learned_tables.ndim == 4 else learned_tables
+        exact = trusted.trusted_approval(tables, config.noise, seed, config.noise_per,
+                                         values=values)
+        row = approval_quality(tables, learned, exact)
+        actor = jax.tree_util.tree_map(lambda x, i=i: x[i], actors)
+        probs = np.asarray(probs_of(actor), np.float64)
+        dist = np.zeros(tables.num_states)
+        dist[tables.initial] = 1.0 / len(tables.initial)
+        err = weight = 0.0
+        for t in range(tables.max_steps):
+            flow = (dist * live)[:, None] * probs[t]
+            err += float(np.sum(flow * np.abs(learned[t] - exact[t])))
+            weight += float(flow.sum())
+            dist = np.bincount(tables.next_state.ravel(), flow.ravel(), tables.num_states)
+        row["mae_visited"] = err / max(weight, 1e-12)
+        out.append(row)
+    return out
+
+
+# Jitted ``vmap(train)`` programs by signature, so repeated runs in a process (seed batches,
+# sweeps, warm starts, and every table-based approval kind: the table is an argument) compile
+# once. Tables, approvals and the evaluator critic's values, step size and k are arguments,
+# not constants, so they are not part of the signature; the seed keys are arguments too. Every
+# program reports progress through ``_PROGRESS`` (set for the duration of a call; one host
+# callback per evaluation point, a no-op without a callback), so calls with and without a
+# progress display share one program.
 _COMPILED: dict[tuple, Callable] = {}
 _COMPILED_MAX = 8
+_PROGRESS: list[Callable[[int], None] | None] = [None]
+
+
+def _report_progress(env_steps: int) -> None:
+    target = _PROGRESS[0]
+    if target is not None:
+        target(env_steps)
 
 
 def train_seeds(
     env: Mapping[str, Any] | None = None,
-    approval: str = "none",
+    approval: str | ApprovalConfig = "none",
     noise: float = 0.0,
     horizon: int | None = None,
     seeds: int = 10,
@@ -866,21 +1060,37 @@ def train_seeds(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train ``seeds`` seeds in one ``jit(vmap(train))`` call; returns (device outputs, info).
 
-    ``init_actor``: actor parameters batched over seeds (leading axis = seeds), e.g. the
-    ``params.actor`` of an earlier call, to warm start. Everything is validated before any
-    compilation starts.
+    ``approval``: an :class:`ApprovalConfig` (any approval kind and strength) or a kind name
+    with ``noise``/``noise_per`` (see :func:`approval_config`). ``init_actor``: actor
+    parameters batched over seeds (leading axis = seeds), e.g. the ``params.actor`` of an
+    earlier call, to warm start. Everything is validated, and the approval tables are built,
+    before any compilation starts.
     """
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ValueError(f"seeds={seeds!r} is invalid: must be an integer >= 1")
     if not isinstance(seed_offset, int) or isinstance(seed_offset, bool) or seed_offset < 0:
         raise ValueError(f"seed_offset={seed_offset!r} is invalid: must be an integer >= 0")
+    approval_cfg = approval_config(approval, noise, noise_per)
     horizon = validate_horizon(horizon)
     config = dataclasses.replace(config or PPOConfig(), total_steps=steps, **ppo_overrides)
     config.validate()
     env_params, settings = _env_params(env)
     tables = _tables(env_params, settings)
     seed_list = list(range(seed_offset, seed_offset + seeds))
-    table = approval_tables(tables, approval, noise, seed_list, noise_per)
+    approval_started = time.perf_counter()
+    table = approval_tables(tables, approval_cfg, seeds=seed_list)
+    approval_seconds = time.perf_counter() - approval_started
+    evaluator = None
+    evaluator_axes = None
+    if approval_cfg.evaluator_critic:
+        start_values = evaluator_start_values(tables, approval_cfg, seed_list)
+        evaluator = EvaluatorArgs(
+            values=jnp.asarray(start_values),
+            lr=jnp.asarray(approval_cfg.evaluator_lr, jnp.float32),
+            steps=jnp.asarray(approval_cfg.evaluator_steps, jnp.int32),
+        )
+        evaluator_axes = EvaluatorArgs(values=0 if start_values.ndim == 3 else None,
+                                       lr=None, steps=None)
     started = time.perf_counter()
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
     table_axis = None if table is None or table.ndim == 3 else 0
@@ -892,28 +1102,45 @@ def train_seeds(
         table is None,
         table_axis,
         actor_axis,
+        evaluator_axes,
     )
-    fn = _COMPILED.get(signature) if progress is None else None
+    fn = _COMPILED.get(signature)
     if fn is None:
-        train = make_train(config, env_params, horizon=horizon, tables=tables, progress=progress)
-        fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis)))
-        if progress is None:
-            _COMPILED[signature] = fn
-            while len(_COMPILED) > _COMPILED_MAX:
-                _COMPILED.pop(next(iter(_COMPILED)))
+        train = make_train(
+            config,
+            env_params,
+            horizon=horizon,
+            tables=tables,
+            progress=_report_progress,  # a no-op unless this call has a callback
+        )
+        fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes)))
+        _COMPILED[signature] = fn
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.pop(next(iter(_COMPILED)))
     table_arg = None if table is None else jnp.asarray(table)
-    out = jax.block_until_ready(fn(keys, table_arg, init_actor))
+    _PROGRESS[0] = progress
+    try:
+        out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator))
+    finally:
+        _PROGRESS[0] = None
     wall = time.perf_counter() - started
     info = {
         "config": config,
         "settings": settings,
         "seed_list": seed_list,
         "wall": wall,
-        "approval": approval,
-        "noise": noise,
-        "noise_per": noise_per,
+        "approval_seconds": approval_seconds,
+        "approval": approval_cfg.kind,
+        "approval_config": approval_cfg,
+        "noise": approval_cfg.noise,
+        "noise_per": approval_cfg.noise_per,
         "horizon": horizon,
     }
+    if approval_cfg.kind == "learned":
+        info["approval_quality"] = learned_quality(
+            tables, env_params, approval_cfg, table, seed_list, out["params"].actor,
+            config.activation,
+        )
     return out, info
 
 
@@ -928,11 +1155,13 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         row = {name: float(final[name][i]) for name in METRICS}
         row.update({f"greedy_{n}": float(final[f"greedy_{n}"][i]) for n in METRICS})
         row["seed"] = info["seed_list"][i]
+        for name, value in (info.get("approval_quality") or [{}] * seeds)[i].items():
+            row[f"approval_{name}"] = value
         per_seed.append(row)
     env_steps = int(curve["env_steps"][0, -1])
     wall = info["wall"]
     curve_names = [k for k in curve if k != "env_steps"]
-    return {
+    result = {
         "final": {name: float(np.mean(final[name])) for name in METRICS},
         "final_ci95": {name: ci95(final[name]) for name in METRICS},
         "final_greedy": {name: float(np.mean(final[f"greedy_{name}"])) for name in METRICS},
@@ -940,6 +1169,7 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         "steps": env_steps,
         "seeds": seeds,
         "wall_seconds": wall,
+        "approval_seconds": info.get("approval_seconds", 0.0),
         "env_steps_per_second": env_steps * seeds / wall,
         "curves": {
             "env_steps": [int(s) for s in curve["env_steps"][0]],
@@ -949,6 +1179,7 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
             "algo": "ppo",
             "env": info["settings"],
             "approval": info["approval"],
+            "approval_config": dataclasses.asdict(info["approval_config"]),
             "noise": info["noise"],
             "noise_per": info["noise_per"],
             "horizon": info["horizon"],
@@ -960,11 +1191,18 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
             "jax": jax.__version__,
         },
     }
+    quality = info.get("approval_quality")
+    if quality:
+        result["approval_quality"] = {
+            "per_seed": quality,
+            **{k: float(np.mean([q[k] for q in quality])) for k in quality[0]},
+        }
+    return result
 
 
 def run_ppo(
     env: Mapping[str, Any] | None = None,
-    approval: str = "none",
+    approval: str | ApprovalConfig = "none",
     noise: float = 0.0,
     horizon: int | None = None,
     seeds: int = 10,
@@ -979,13 +1217,20 @@ def run_ppo(
     """Train one condition for ``seeds`` seeds and return the ``monarl train --json`` dict.
 
     ``env``: Camera Dropbox settings (rows, cols, boxes, blockers, penalty, max_steps; paper
-    defaults). ``approval``: "none" (ordinary RL) or "trusted" (with Gaussian ``noise`` sigma
-    per state; noise seed = training seed). ``horizon``: None or M. ``ppo_overrides``: any
-    :class:`PPOConfig` field. Keys of the result: ``final`` (mean over seeds of the exact
-    outcome fractions and returns of the stochastic policy at the end), ``final_ci95``,
-    ``final_greedy``, ``per_seed``, ``steps`` (env steps per seed actually run),
-    ``seeds``, ``wall_seconds`` (compilation included), ``env_steps_per_second`` (aggregate over
-    seeds), ``curves`` (``env_steps`` [E] and every metric as [seeds][E]) and ``config``.
+    defaults). ``approval``: an :class:`ApprovalConfig` -- every approval of
+    ``docs/approvals.md`` with its strength, built by ``build_approval`` exactly as for the
+    exact solver, seeded with the training seed -- or the older string form, a kind name
+    ("none" = ordinary RL's reward, "trusted", ...) with Gaussian ``noise`` sigma and
+    ``noise_per``. ``horizon``: None or M. ``ppo_overrides``: any :class:`PPOConfig` field.
+    Keys of the result: ``final`` (mean over seeds of the exact outcome fractions and returns
+    of the stochastic policy at the end), ``final_ci95``, ``final_greedy``, ``per_seed``,
+    ``steps`` (env steps per seed actually run), ``seeds``, ``wall_seconds`` (compilation
+    included), ``approval_seconds`` (building the approval tables, before training),
+    ``env_steps_per_second`` (aggregate over seeds), ``curves`` (``env_steps`` [E] and every
+    metric as [seeds][E]) and ``config`` (``approval_config``: every approval field). For the
+    ``learned`` approval, ``approval_quality`` (mean and per seed) and ``approval_*`` keys in
+    each ``per_seed`` row: rank correlation and error against the exact approval over the
+    reachable steps, and the error on the steps the trained policy visits.
     """
     out, info = train_seeds(
         env,

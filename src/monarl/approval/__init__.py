@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from monarl.approval import continuation, evaluator_rl, leak, learned, misspecified, trusted
-from monarl.config import ApprovalConfig
+from monarl.config import ApprovalConfig, ConfigError
 from monarl.envs.tabular import TabularEnv
 
 
@@ -30,8 +30,17 @@ def _noisy_advantage(tables: TabularEnv, values: np.ndarray, config: ApprovalCon
 
 def build_approval(tables: TabularEnv, config: ApprovalConfig, seed: int = 0,
                    trusted_values: np.ndarray | None = None) -> np.ndarray | None:
-    """The [T, S, A] approval table of ``config`` (None for ``kind='none'``)."""
+    """The [T, S, A] approval table of ``config`` (None for ``kind='none'``).
+
+    ``evaluator-rl`` with ``evaluator_lr`` set is PPO's trained evaluator critic, which has no
+    fixed table (``monarl.algos.ppo`` builds it from the trusted table); it is rejected here.
+    """
     config.validate()
+    if config.evaluator_critic:
+        raise ConfigError(
+            f"approval.evaluator_lr={config.evaluator_lr!r} is invalid here: the trained "
+            "evaluator critic exists only in PPO (algo 'ppo' / monarl train); the exact solver's "
+            "evaluator gets evaluator_steps exact Bellman backups (leave evaluator_lr unset)")
     kind = config.kind
     if kind == "none":
         return None

@@ -183,6 +183,17 @@ def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
             ]
 
 
+def _exact_check(run: spec_mod.RunSpec, prefix: str) -> None:
+    approval = run.approval
+    if approval.evaluator_critic:
+        label = f"{prefix}.approval.evaluator_lr" if prefix else "approval.evaluator_lr"
+        raise ConfigError(
+            f"{label}={approval.evaluator_lr!r} is invalid with algo 'exact': the trained "
+            "evaluator critic exists only in PPO; the exact solver's evaluator gets "
+            "evaluator_steps exact Bellman backups (leave evaluator_lr unset)"
+        )
+
+
 register(
     Algorithm(
         name="exact",
@@ -190,6 +201,7 @@ register(
         loader=_exact_loader,
         batch_fields=("seed", "horizon"),
         light=True,
+        extra_check=_exact_check,
     )
 )
 
@@ -248,13 +260,11 @@ def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
 
         result = ppo.run_ppo(
             env=env,
-            approval=first.approval.kind,
-            noise=first.approval.noise,
+            approval=first.approval,
             horizon=first.horizon,
             seeds=len(block),
             steps=config.total_steps,
             seed_offset=block[0],
-            noise_per=first.approval.noise_per,
             config=config,
             progress=progress,
         )
@@ -267,6 +277,8 @@ def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
             "env_steps_per_second": result.get("env_steps_per_second"),
         }
         info = {"steps": result.get("steps"), "batch": batch}
+        if "approval_seconds" in result:
+            batch["approval_seconds"] = result["approval_seconds"]
         done = []
         for i, run in enumerate(block_runs):
             for e, steps in enumerate(points):
@@ -280,6 +292,24 @@ def _ppo_steps(run: spec_mod.RunSpec) -> int | None:
     return getattr(run.settings, "total_steps", None)
 
 
+def _ppo_check(run: spec_mod.RunSpec, prefix: str) -> None:
+    """PPO on Camera Dropbox evaluates exactly and looks approvals up in [T, S, A] tables, so
+    the board must be small enough to tabulate; say so before any run starts."""
+    from monarl.envs.tabular import MAX_TABULAR_STATES, count_states
+
+    env = run.env
+    states = count_states(env.rows, env.cols, env.boxes)
+    if states > MAX_TABULAR_STATES:
+        label = f"{prefix}.env" if prefix else "env"
+        what = (f"approval {run.approval.kind!r} needs a [T, S, A] table"
+                if run.approval.kind != "none" else "PPO's exact evaluation needs its tables")
+        raise ConfigError(
+            f"{label}: a {env.rows}x{env.cols} board with boxes={env.boxes} has {states:,} "
+            f"states, more than the {MAX_TABULAR_STATES:,} that can be tabulated, and {what}; "
+            "use a smaller board"
+        )
+
+
 register(
     Algorithm(
         name="ppo",
@@ -287,5 +317,6 @@ register(
         loader=_ppo_loader,
         batch_fields=("seed",),
         steps=_ppo_steps,
+        extra_check=_ppo_check,
     )
 )

@@ -1,0 +1,265 @@
+"""Every approval of the spectrum with PPO: the tables PPO trains on, run_ppo, experiment files,
+and PPO's evaluator critic (generalized MONA).
+
+Fast tier: tiny budgets (TINY, as in test_ppo.py), so the cost is compilation. The approval
+table is an argument of the compiled program, so every table kind shares one program (one for a
+table shared by the seeds, one for per-seed tables); a test checks that no kind compiles its
+own. Programs used here: shared table, per-seed tables, evaluator critic (paper's board), and
+the evaluator critic on a short-episode board (where states repeat within a few updates).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from monarl.algos import ppo
+from monarl.approval import build_approval
+from monarl.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.exact import tables_for
+
+TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
+TINY_STEPS = 3 * 8 * 16
+
+SHARED_KINDS = [
+    ApprovalConfig(kind="trusted"),
+    ApprovalConfig(kind="misspecified", misspec=0.5),
+    ApprovalConfig(kind="evaluator-rl", evaluator_steps=8),
+    ApprovalConfig(kind="continuation"),
+    ApprovalConfig(kind="leak", leak=0.1),
+]
+PER_SEED_KINDS = [
+    ApprovalConfig(kind="learned", labels=64),
+    ApprovalConfig(kind="trusted", noise=0.5),
+    ApprovalConfig(kind="evaluator-rl", evaluator_steps=8, noise=0.25, noise_per="step"),
+]
+
+
+def noop(_steps: int) -> None:
+    pass
+
+
+def run(approval, seeds=2, env=None, **kwargs):
+    return ppo.run_ppo(env=env, approval=approval, horizon=1, seeds=seeds, steps=TINY_STEPS,
+                       progress=noop, **TINY, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return tables_for(EnvConfig())
+
+
+# --------------------------------------------------------------------------------------------
+# The tables PPO uses are build_approval's
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("config", SHARED_KINDS, ids=lambda c: c.kind)
+def test_shared_table_equals_build_approval(tables, config):
+    got = ppo.approval_tables(tables, config, seeds=[3, 4])
+    assert got.shape == (50, tables.num_states, 4) and got.dtype == np.float32
+    np.testing.assert_array_equal(got, build_approval(tables, config, 3).astype(np.float32))
+
+
+@pytest.mark.parametrize("config", PER_SEED_KINDS, ids=lambda c: f"{c.kind}-{c.noise}")
+def test_per_seed_tables_equal_build_approval_with_the_training_seed(tables, config):
+    got = ppo.approval_tables(tables, config, seeds=[3, 4])
+    assert got.shape == (2, 50, tables.num_states, 4)
+    for i, seed in enumerate([3, 4]):
+        np.testing.assert_array_equal(
+            got[i], build_approval(tables, config, seed).astype(np.float32))
+    assert not np.array_equal(got[0], got[1])
+
+
+def test_none_has_no_table_and_string_form_matches_config(tables):
+    assert ppo.approval_tables(tables, "none") is None
+    np.testing.assert_array_equal(
+        ppo.approval_tables(tables, "trusted", 0.5, [1, 2], "step"),
+        ppo.approval_tables(tables, ApprovalConfig(kind="trusted", noise=0.5, noise_per="step"),
+                            seeds=[1, 2]))
+
+
+def test_evaluator_critic_starts_from_the_trusted_table(tables):
+    critic = ApprovalConfig(kind="evaluator-rl", evaluator_steps=4, evaluator_lr=0.1,
+                            noise=0.5)
+    np.testing.assert_array_equal(
+        ppo.approval_tables(tables, critic, seeds=[0, 1]),
+        ppo.approval_tables(tables, ApprovalConfig(kind="trusted", noise=0.5), seeds=[0, 1]))
+    # V_0 is the (noisy) trusted value whose advantage is that table
+    from monarl.approval.trusted import advantage_approval
+
+    values = ppo.evaluator_start_values(tables, critic, [0, 1])
+    assert values.shape == (2, 51, tables.num_states)
+    np.testing.assert_allclose(
+        advantage_approval(tables, values[1].astype(np.float64)),
+        build_approval(tables, ApprovalConfig(kind="trusted", noise=0.5), 1), atol=1e-5)
+
+
+def test_bad_approval_input_fails_before_work():
+    with pytest.raises(ConfigError, match="misspec=1.5"):
+        ppo.run_ppo(approval=ApprovalConfig(kind="misspecified", misspec=1.5), seeds=1, steps=8)
+    with pytest.raises(ConfigError, match="give the noise inside the ApprovalConfig"):
+        ppo.run_ppo(approval=ApprovalConfig(kind="trusted"), noise=0.5, seeds=1, steps=8)
+    with pytest.raises(ConfigError, match="noise needs approval='trusted'"):
+        ppo.run_ppo(approval="continuation", noise=0.5, seeds=1, steps=8)
+    with pytest.raises(ConfigError, match="evaluator_lr"):
+        build_approval(tables_for(EnvConfig()),
+                       ApprovalConfig(kind="evaluator-rl", evaluator_lr=0.5))
+
+
+# --------------------------------------------------------------------------------------------
+# Every kind trains through run_ppo; kinds share compiled programs
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def kind_runs():
+    before = len(ppo._COMPILED)
+    runs = {}
+    for config in SHARED_KINDS + PER_SEED_KINDS:
+        runs[(config.kind, config.noise)] = run(config)
+    return runs, len(ppo._COMPILED) - before
+
+
+def test_every_kind_trains_and_kinds_share_two_programs(kind_runs):
+    runs, new_programs = kind_runs
+    assert new_programs <= 2  # one for shared tables, one for per-seed tables
+    for (kind, noise), result in runs.items():
+        assert result["config"]["approval"] == kind
+        assert result["config"]["approval_config"]["kind"] == kind
+        assert result["config"]["approval_config"]["noise"] == noise
+        assert result["curves"]["env_steps"] == [0, 128, 256, 384]
+        for row in result["per_seed"]:
+            assert row["fail"] + row["intended"] + row["hack"] == pytest.approx(1.0, abs=1e-5)
+    # different approvals train differently (same seeds, same initial policy)
+    finals = {k: r["per_seed"][0]["true_return"] for k, r in runs.items()}
+    assert len(set(finals.values())) >= 4, finals
+    json.dumps(runs[("learned", 0.0)])  # JSON-able
+
+
+def test_learned_reports_approval_quality(kind_runs):
+    result = kind_runs[0][("learned", 0.0)]
+    quality = result["approval_quality"]
+    assert len(quality["per_seed"]) == 2
+    for key in ("rank_correlation", "mae_reachable", "mae_visited"):
+        assert np.isfinite(quality[key]), key
+        assert result["per_seed"][0][f"approval_{key}"] == quality["per_seed"][0][key]
+    assert quality["mae_visited"] > 0 and -1 <= quality["rank_correlation"] <= 1
+    assert result["approval_seconds"] > 0
+    assert "approval_quality" not in kind_runs[0][("trusted", 0.0)]
+
+
+# --------------------------------------------------------------------------------------------
+# PPO's evaluator critic (generalized MONA)
+# --------------------------------------------------------------------------------------------
+
+
+def test_evaluator_critic_with_k_0_or_lr_0_is_trusted_mona(kind_runs):
+    trusted = kind_runs[0][("trusted", 0.0)]
+    for critic in (ApprovalConfig(kind="evaluator-rl", evaluator_steps=0, evaluator_lr=0.5),
+                   ApprovalConfig(kind="evaluator-rl", evaluator_steps=10, evaluator_lr=0.0)):
+        result = run(critic)
+        assert result["per_seed"] == trusted["per_seed"]
+        for name, values in trusted["curves"].items():
+            np.testing.assert_array_equal(np.asarray(values),
+                                          np.asarray(result["curves"][name]), err_msg=name)
+
+
+def test_evaluator_critic_learns_where_states_repeat():
+    """On a board with 6-step episodes the rollouts revisit (t, s): with lr > 0 the evaluator
+    moves and training departs from trusted MONA; k = 0 stays on it."""
+    env = {"max_steps": 6}
+    out = {}
+    for k, lr in ((0, 1.0), (50, 1.0)):
+        approval = ApprovalConfig(kind="evaluator-rl", evaluator_steps=k, evaluator_lr=lr)
+        result, info = ppo.train_seeds(env, approval, horizon=1, seeds=2, steps=TINY_STEPS,
+                                       **TINY)
+        out[k] = (ppo.summarize(result, info), np.asarray(result["evaluator_delta"]))
+    assert not np.any(out[0][1])  # k = 0: the evaluator never moves
+    delta = out[50][1]
+    assert delta.shape == (2, 7, tables_for(EnvConfig(max_steps=6)).num_states)
+    assert np.any(delta) and np.all(delta[:, -1] == 0)  # V_e(T, .) stays 0
+    assert out[0][0]["per_seed"] != out[50][0]["per_seed"]
+
+
+# --------------------------------------------------------------------------------------------
+# Experiment files
+# --------------------------------------------------------------------------------------------
+
+EXPERIMENT = """
+name = "ppo-approvals"
+[base]
+algo = "ppo"
+horizon = 1
+seeds = 2
+[base.ppo]
+total_steps = 384
+num_envs = 8
+num_steps = 16
+num_epochs = 1
+num_minibatches = 2
+eval_every = 128
+[variants.misspecified]
+"approval.kind" = "misspecified"
+"approval.misspec" = 0.5
+[variants.continuation]
+"approval.kind" = "continuation"
+[variants.leak]
+"approval.kind" = "leak"
+"approval.leak" = 0.1
+[variants.evaluator]
+"approval.kind" = "evaluator-rl"
+"approval.evaluator_steps" = 8
+[variants.learned]
+"approval.kind" = "learned"
+"approval.labels" = 64
+[variants.critic]
+"approval.kind" = "evaluator-rl"
+"approval.evaluator_steps" = 0
+"approval.evaluator_lr" = 0.5
+"""
+
+
+def test_experiment_file_runs_every_kind_with_its_full_config(tmp_path, kind_runs):
+    from monarl.experiments.spec import parse_sweep
+    from monarl.experiments.store import Store
+    from monarl.experiments.sweep import local_factory, run_sweep
+
+    sweep = parse_sweep(EXPERIMENT, tmp_path / "e.toml")
+    assert len(sweep.runs) == 12
+    store = Store(tmp_path / "store")
+    store.init()
+    run_sweep(sweep, store, local_factory(1), quiet=True, echo=lambda *a, **k: None)
+    runs, _ = kind_runs
+    for spec in sweep.runs:
+        assert store.is_done(spec.run_id), spec
+        summary = store.read_json(spec.run_id, "summary.json")
+        approval = summary["config"]["approval"]
+        assert approval == spec.to_dict()["approval"]
+        critic = approval.get("evaluator_lr") is not None
+        # the same numbers as run_ppo (same tables, seeds and program); the critic with k = 0
+        # is trusted MONA exactly
+        key = ("trusted", 0.0) if critic else (approval["kind"], approval["noise"])
+        want = runs[key]["per_seed"][spec.seed]
+        assert summary["final"]["true_return"] == want["true_return"], key
+        if approval["kind"] == "learned":
+            assert np.isfinite(summary["final"]["approval_rank_correlation"])
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ('[base]\nalgo = "ppo"\n[base.env]\nrows = 9\ncols = 9\nboxes = 3',
+     "states, more than the 3,000,000"),
+    ('[base]\nalgo = "exact"\n[base.approval]\nkind = "evaluator-rl"\nevaluator_lr = 0.1',
+     "evaluator_lr=0.1 is invalid with algo 'exact'"),
+    ('[base]\nalgo = "ppo"\n[base.approval]\nkind = "evaluator-rl"\nevaluator_lr = 1.5',
+     "evaluator_lr=1.5 is invalid"),
+    ('[base]\nalgo = "ppo"\n[base.approval]\nkind = "trusted"\nevaluator_lr = 0.5',
+     "applies only to approval evaluator-rl"),
+])
+def test_experiment_file_rejects_bad_approval_settings(tmp_path, text, fragment):
+    from monarl.experiments.spec import SpecError, parse_sweep
+
+    with pytest.raises((SpecError, ConfigError), match=fragment.replace("(", r"\(")):
+        parse_sweep(text, tmp_path / "bad.toml")
