@@ -2,7 +2,8 @@
 
 Part 1 (seconds): the exact horizon study with the trusted-advantage approval, sigma 0 and
 sigma 0.5 (10 seeds), next to the reference figures (reference.md section 4).
-Part 2 (minutes, when PPO is available): the PPO protocol, ordinary RL vs MONA.
+Part 2 (minutes): the PPO protocol, ordinary RL vs MONA (sigma 0, and sigma 0.5 as a third
+arm), and the warm start (MONA continuing the ordinary-RL arm's hacking policies).
 """
 
 from __future__ import annotations
@@ -119,15 +120,35 @@ def ppo_curve_plot(arms: dict[str, dict[str, Any]], path: Path, title: str) -> P
     return path
 
 
-def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int) -> tuple[list[str], dict]:
-    """The paper's PPO protocol: both arms with the same settings, then the warm start."""
+def _train_arm(label: str, steps: int, quiet: bool, **kwargs: Any) -> tuple[dict, dict]:
+    """Train one arm with a progress bar; returns (device outputs, info) of ``train_seeds``."""
+    from monarl.algos import ppo
+    from monarl.train_commands import _progress
+
+    bar, update = _progress(steps, quiet, label)
+    try:
+        if bar is not None:
+            bar.start()
+        return ppo.train_seeds(steps=steps, progress=update, **kwargs)
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
+                 quiet: bool = False, **ppo_overrides: Any) -> tuple[list[str], dict]:
+    """The paper's PPO protocol: ordinary RL and MONA (sigma 0) with the same settings, the
+    noisy overseer (sigma 0.5) as a third arm, then the warm start, which continues the
+    ordinary-RL arm's own trained policies with MONA (no second pretraining run)."""
     from monarl.algos import ppo
 
-    arms = {
-        "ordinary RL": ppo.run_ppo(approval="none", horizon=None, seeds=seeds, steps=steps),
-        "MONA": ppo.run_ppo(approval="trusted", noise=0.0, horizon=1, seeds=seeds,
-                            steps=steps),
-    }
+    rl_out, rl_info = _train_arm(f"ordinary RL, {seeds} seeds", steps, quiet, approval="none",
+                                 horizon=None, seeds=seeds, **ppo_overrides)
+    arms = {"ordinary RL": ppo.summarize(rl_out, rl_info)}
+    for name, sigma in (("MONA", 0.0), ("MONA, sigma 0.5", 0.5)):
+        arms[name] = ppo.summarize(*_train_arm(f"{name}, {seeds} seeds", steps, quiet,
+                                               approval="trusted", noise=sigma, horizon=1,
+                                               seeds=seeds, **ppo_overrides))
     ppo_curve_plot(arms, out / "ppo_curves.png",
                    f"PPO on Camera Dropbox: exact outcome fractions during training "
                    f"({steps:,} steps per seed)")
@@ -135,19 +156,22 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int) -> tuple[li
             "hack % |", "|---|---|---|---|---|---|"]
     for name, result in arms.items():
         per_seed = result["per_seed"]
-        paper = PAPER_PPO[name]
+        paper = PAPER_PPO.get(name)
+        paper_cell = f"{paper[0]} / {paper[1]} / {paper[2]}" if paper else "not reported"
+        true_lo, true_hi = bootstrap_ci(np.asarray([p["true_return"] for p in per_seed]))
         rows.append(f"| {name} | {_ci_text(per_seed, 'fail')} | "
                     f"{_ci_text(per_seed, 'intended')} | {_ci_text(per_seed, 'hack')} | "
-                    f"{result['final']['true_return']:.3f} | "
-                    f"{paper[0]} / {paper[1]} / {paper[2]} |")
+                    f"{result['final']['true_return']:.3f} [{true_lo:.3f}, {true_hi:.3f}] | "
+                    f"{paper_cell} |")
     total_wall = sum(r["wall_seconds"] for r in arms.values())
     rate = sum(r["steps"] * r["seeds"] for r in arms.values()) / total_wall
     lines = [
         "## 2. PPO: ordinary RL learns to block the camera, MONA does not",
         "",
-        f"JAX PPO, the same hyperparameters for both arms (docs/ppo.md), {seeds} seeds x "
+        f"JAX PPO, the same hyperparameters for every arm (docs/ppo.md), {seeds} seeds x "
         f"{steps:,} environment steps per arm. Ordinary RL: observed reward, full horizon. "
-        "MONA: observed reward + trusted-advantage approval (sigma 0), horizon M = 1. "
+        "MONA: observed reward + trusted-advantage approval, horizon M = 1, with an exact "
+        "overseer (sigma 0, the paper's arm) and a noisy one (sigma 0.5 per state). "
         "Fractions are exact (every start state, the stochastic policy) at the end of "
         "training; mean [95 % bootstrap CI over seeds].",
         "",
@@ -155,39 +179,53 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int) -> tuple[li
         "",
         "![training curves](ppo_curves.png)",
         "",
-        f"Wall time of the protocol: {total_wall:.0f} s (compilation included), "
+        f"Wall time of the {len(arms)} arms: {total_wall:.0f} s (compilation included), "
         f"{rate:,.0f} environment steps/s aggregate.",
         "",
     ]
     data: dict[str, Any] = {"arms": arms}
     if warm_steps:
-        warm = ppo.run_warm_start(seeds=min(seeds, 5), pretrain_steps=steps, steps=warm_steps)
+        warm_out, warm_info = _train_arm(
+            f"warm start, {seeds} seeds", warm_steps, quiet, approval="trusted", noise=0.0,
+            horizon=1, seeds=seeds, init_actor=rl_out["params"].actor, **ppo_overrides)
+        warm = {"pretrain": arms["ordinary RL"], "mona": ppo.summarize(warm_out, warm_info)}
         data["warm_start"] = warm
         pre, mona = warm["pretrain"]["final"], warm["mona"]["final"]
         lines += [
             "### Warm start: MONA from a hacking policy",
             "",
-            f"Ordinary RL trained for {steps:,} steps ({warm['pretrain']['seeds']} seeds) ends "
-            f"at {pre['hack']:.1%} hack; continuing each policy with MONA (M = 1, sigma 0, "
-            f"fresh critic) for {warm_steps:,} steps ends at {mona['hack']:.1%} hack and "
-            f"{mona['intended']:.1%} intended (`examples/warm_start.toml`).",
+            f"The ordinary-RL policies above ({steps:,} steps, {seeds} seeds) end at "
+            f"{pre['hack']:.1%} hack; continuing each of them with MONA (M = 1, sigma 0, fresh "
+            f"critic and optimizer) for {warm_steps:,} steps ends at {mona['hack']:.1%} hack "
+            f"({_ci_text(warm['mona']['per_seed'], 'hack')} %) and {mona['intended']:.1%} "
+            f"intended (`examples/warm_start.toml` runs the same experiment on its own).",
             "",
         ]
     return lines, data
 
 
-def reproduce(out: Path, quick: bool = False, ppo: bool = True) -> dict[str, Any]:
-    """Run everything and write ``out/report.md`` (+ PNGs + ``results.json``)."""
+FULL = {"exact_seeds": 10, "horizons": list(range(1, 51)), "seeds": 10, "steps": 1_000_000,
+        "warm_steps": 500_000}
+QUICK = {"exact_seeds": 3, "horizons": [1, 4, 8, 12, 16, 20, 50], "seeds": 2, "steps": 100_000,
+         "warm_steps": 50_000}
+
+
+def reproduce(out: Path, quick: bool = False, ppo: bool = True, quiet: bool = False,
+              budget: dict[str, Any] | None = None,
+              ppo_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run everything and write ``out/report.md`` (+ PNGs + ``results.json``).
+
+    ``budget`` overrides entries of :data:`FULL` / :data:`QUICK` and ``ppo_overrides`` PPO
+    hyperparameters (both for smoke tests; the defaults are the protocol)."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    seeds = 3 if quick else 10
-    horizons: list[int | None] = [1, 4, 8, 12, 16, 20, 50] if quick else list(range(1, 51))
-    lines, exact = run_exact_part(out, seeds, horizons)
+    plan = {**(QUICK if quick else FULL), **(budget or {})}
+    lines, exact = run_exact_part(out, plan["exact_seeds"], plan["horizons"])
     results: dict[str, Any] = {"exact": exact}
     if ppo:
         ppo_lines, results["ppo"] = run_ppo_part(
-            out, seeds=2 if quick else 10, steps=100_000 if quick else 1_000_000,
-            warm_steps=50_000 if quick else 500_000)
+            out, seeds=plan["seeds"], steps=plan["steps"], warm_steps=plan["warm_steps"],
+            quiet=quiet, **(ppo_overrides or {}))
         lines += ppo_lines
     info = provenance()
     header = [

@@ -1,0 +1,38 @@
+"""Smoke test of the flagship path, ``monarl reproduce``: every part runs and the report, plots
+and JSON are written (tiny budgets: a few PPO updates, three horizons)."""
+
+from __future__ import annotations
+
+import json
+
+from monarl.reproduce import reproduce
+
+# The settings of tests/test_ppo.py, so that in one pytest process the ordinary-RL and MONA
+# programs compiled there are reused here (only the sigma 0.5 and warm-start programs compile).
+TINY_PPO = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2,
+            "eval_every": 128}
+TINY_STEPS = 3 * 8 * 16
+
+
+def test_reproduce_writes_one_report_with_every_part(tmp_path):
+    budget = {"exact_seeds": 2, "horizons": [1, 12, 50], "seeds": 2,
+              "steps": TINY_STEPS, "warm_steps": 128}
+    result = reproduce(tmp_path, quiet=True, budget=budget, ppo_overrides=TINY_PPO)
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("## 1. Exact solver", "## 2. PPO", "### Warm start", "## Provenance"):
+        assert heading in report
+    for arm in ("| ordinary RL |", "| MONA |", "| MONA, sigma 0.5 |"):
+        assert arm in report
+    for png in ("horizon_sigma0.png", "horizon_sigma0.5.png", "ppo_curves.png"):
+        assert (tmp_path / png).stat().st_size > 10_000
+    data = json.loads((tmp_path / "results.json").read_text())
+    arms = data["ppo"]["arms"]
+    assert set(arms) == {"ordinary RL", "MONA", "MONA, sigma 0.5"}
+    assert all(a["seeds"] == 2 and a["steps"] == TINY_STEPS for a in arms.values())
+    # the warm start continues the ordinary-RL arm's own policies: its first evaluation point
+    # is exactly that arm's last one
+    warm = data["ppo"]["warm_start"]
+    for seed in range(2):
+        assert warm["mona"]["curves"]["hack"][seed][0] == arms["ordinary RL"]["curves"]["hack"][
+            seed][-1]
+    assert result["report"] == tmp_path / "report.md"
