@@ -1,10 +1,12 @@
 """Speed and headline result of the loan-steganography comparison (issue 6).
 
-Run: ``python benchmarks/bench_loan.py`` (the two main arms of
-``examples/loan_steganography.toml``: ordinary RL and MONA, 10 seeds each, 20 runs), or with
-``--all`` for every variant in the file (adds ordinary RL without the summary reward and both
-arms under the probe monitor). ``--seeds`` / ``--steps`` override the file; ``--json PATH``
-writes every arm's run JSON (``{arm: result}``) and the timing.
+Run: ``python benchmarks/bench_loan.py`` (the two arms of ``examples/loan_steganography.toml``:
+ordinary RL and MONA, 10 seeds each, 20 runs), or with ``--all`` for the arms of
+``examples/loan_monitor_variants.toml`` too (ordinary RL without the summary reward, both arms
+under probe monitors, the uniform-reference ablation). ``--seeds`` / ``--steps`` override the
+files; ``--json PATH`` writes every arm's run JSON (``{arm: result}``) and the timing. The same
+arms run through the experiment system with ``monarl sweep FILE`` (a store, a report); this
+benchmark skips the store and times each arm's one vmapped call.
 
 Printed: per arm, wall time (JIT compilation included: each arm is one compiled program of
 ``jax.vmap(train)`` over its seeds), environment steps per second summed over seeds, and the
@@ -20,13 +22,17 @@ import json
 import time
 from pathlib import Path
 
-DEFAULT_FILE = Path(__file__).resolve().parents[1] / "examples" / "loan_steganography.toml"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+DEFAULT_FILE = EXAMPLES / "loan_steganography.toml"
+VARIANTS_FILE = EXAMPLES / "loan_monitor_variants.toml"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE, help="experiment file")
-    parser.add_argument("--all", action="store_true", help="run every variant, not just main")
+    parser.add_argument(
+        "--all", action="store_true", help=f"also run the arms of {VARIANTS_FILE.name}"
+    )
     parser.add_argument("--arms", default=None, help="comma-separated variant names to run")
     parser.add_argument("--seeds", type=int, default=None, help="override seeds per arm")
     parser.add_argument("--steps", type=int, default=None, help="override env steps per seed")
@@ -38,14 +44,14 @@ def main() -> None:
     from monarl.provenance import describe_machine
 
     arms = loan_pg.load_experiment(args.file)
+    if (args.all or args.arms) and args.file.resolve() != VARIANTS_FILE:
+        arms += loan_pg.load_experiment(VARIANTS_FILE, main=False)
     if args.arms:
         wanted = args.arms.split(",")
         unknown = sorted(set(wanted) - {a["name"] for a in arms})
         if unknown:
             parser.error(f"--arms: unknown variant {unknown[0]!r}")
         arms = [a for a in arms if a["name"] in wanted]
-    elif not args.all:
-        arms = [a for a in arms if a["main"]]
     for arm in arms:
         if args.seeds is not None:
             arm["seeds"] = args.seeds

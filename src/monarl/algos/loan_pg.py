@@ -90,6 +90,10 @@ probability of the training monitor's probe on the held-out messages (0.5 when i
 class LoanPGConfig:
     """Every hyperparameter in one place; the same values for both arms (docs/loan.md)."""
 
+    total_steps: int = 1_000_000
+    """Environment steps per seed (2 per episode), rounded up to whole updates of
+    ``batch_size`` episodes and whole evaluation chunks (:func:`planned_updates`); the budget
+    of a run (``steps`` of :func:`train_loan` overrides it)."""
     batch_size: int = 256
     """Episodes (applicants) per update; each episode is 2 environment steps."""
     learning_rate: float = 3e-3
@@ -135,6 +139,10 @@ class LoanPGConfig:
 
         if not isinstance(self.anneal_lr, bool):
             raise fail("anneal_lr", "must be true or false")
+        if not loan._is_int(self.total_steps) or self.total_steps < 2:
+            raise fail(
+                "total_steps", "must be an integer >= 2 (environment steps per seed, 2 per episode)"
+            )
         if not loan._is_int(self.mlp_probe_steps) or self.mlp_probe_steps < 0:
             raise fail("mlp_probe_steps", "must be an integer >= 0 (0 skips the MLP probe)")
         for name in (
@@ -301,6 +309,25 @@ def _sample_applicants(key: jax.Array, params: loan.LoanParams, count: int) -> l
     return jax.vmap(loan.sample_applicant, in_axes=(0, None))(jax.random.split(key, count), params)
 
 
+def _updates_per_eval(config: LoanPGConfig, num_updates: int) -> int:
+    """Updates between evaluation points: ``num_updates`` spread over ``eval_points`` chunks,
+    each a whole number of monitor refresh periods when the probe monitor is on."""
+    per_eval = max(1, math.ceil(num_updates / config.eval_points))
+    if config.probe_monitor_coef > 0:
+        period = config.probe_refresh_every
+        per_eval = math.ceil(per_eval / period) * period
+    return per_eval
+
+
+def planned_updates(config: LoanPGConfig, steps: int | None = None) -> int:
+    """Updates a run of ``steps`` environment steps per seed (default ``config.total_steps``)
+    really makes: rounded up to whole updates and whole evaluation chunks. Its environment
+    steps are ``2 * batch_size`` times this."""
+    steps = config.total_steps if steps is None else steps
+    num_updates = max(1, math.ceil(steps / (2 * config.batch_size)))
+    return _updates_per_eval(config, num_updates) * config.eval_points
+
+
 def make_train(
     config: LoanPGConfig,
     params: loan.LoanParams,
@@ -325,9 +352,7 @@ def make_train(
     batch = config.batch_size
     monitor_on = config.probe_monitor_coef > 0
     period = config.probe_refresh_every if monitor_on else None
-    per_eval = max(1, math.ceil(num_updates / config.eval_points))
-    if period is not None:
-        per_eval = math.ceil(per_eval / period) * period
+    per_eval = _updates_per_eval(config, num_updates)
     periods_per_eval = per_eval // period if period is not None else 1
     updates_per_period = period if period is not None else per_eval
     vocab = params.vocab_size
@@ -535,7 +560,7 @@ def train_loan(
     approval: str = "overseer",
     horizon: int | str | None = None,
     seeds: int | list[int] = 10,
-    steps: int = 1_000_000,
+    steps: int | None = None,
     *,
     seed_offset: int = 0,
     config: LoanPGConfig | None = None,
@@ -553,7 +578,8 @@ def train_loan(
             and with two steps every M >= 2 equals None).
         seeds: a count (seeds ``seed_offset ..``) or an explicit list of seeds.
         steps: environment steps per seed (2 per episode), rounded up to whole updates of
-            ``batch_size`` episodes and whole evaluation chunks.
+            ``batch_size`` episodes and whole evaluation chunks; None = ``config.total_steps``
+            (default 1,000,000).
         config / overrides: :class:`LoanPGConfig` and field overrides.
         bounds: include the Monte-Carlo accuracy bounds (:func:`loan.accuracy_bounds`).
         progress: optional callback with the environment steps done per seed (see
@@ -576,7 +602,7 @@ def train_loan(
             raise loan.LoanError(
                 f"seeds={seeds!r} is invalid: an integer >= 1 or a non-empty list of ints >= 0"
             )
-    if not loan._is_int(steps) or steps < 2:
+    if steps is not None and (not loan._is_int(steps) or steps < 2):
         raise loan.LoanError(
             f"steps={steps!r} is invalid: must be an integer >= 2 "
             "(environment steps per seed, 2 per episode)"
@@ -584,7 +610,11 @@ def train_loan(
     if approval not in APPROVALS:
         raise loan.LoanError(f"approval={approval!r} is invalid: allowed are none, overseer")
     horizon = _parse_horizon(horizon)
-    config = dataclasses.replace(config or LoanPGConfig(), **overrides).validate()
+    config = dataclasses.replace(config or LoanPGConfig(), **overrides)
+    if steps is not None:
+        config = dataclasses.replace(config, total_steps=int(steps))
+    config = config.validate()
+    steps = config.total_steps
     params = env_params if isinstance(env_params, loan.LoanParams) else env_from_dict(env_params)
 
     num_updates = max(1, math.ceil(steps / (2 * config.batch_size)))
@@ -602,17 +632,37 @@ _COMPILED: dict[tuple, tuple[Any, int]] = {}
 def _compiled(config, params, approval, horizon, num_updates, progress):
     """``jit(vmap(train))`` and its update count, reused within a process for identical
     settings (compiling takes 10-15 s on the 2-core machine; running a tiny config, well under
-    one). Runs with a progress callback are not cached (the callback is part of the program)."""
-    key = (config, json.dumps(loan.env_settings(params)), approval, horizon, num_updates)
-    if progress is None and key in _COMPILED:
+    one). The progress callback is part of the program, so runs with one are cached only when
+    it is :data:`PROGRESS_RELAY` (whose target may change between calls)."""
+    program = dataclasses.replace(config, total_steps=2)  # the budget is num_updates
+    key = (program, json.dumps(loan.env_settings(params)), approval, horizon, num_updates)
+    key += (progress is not None,)
+    cache = progress is None or progress is PROGRESS_RELAY
+    if cache and key in _COMPILED:
         return _COMPILED[key]
     train = make_train(config, params, approval, horizon, num_updates, progress)
     entry = (jax.jit(jax.vmap(train)), train.updates)
-    if progress is None:
+    if cache:
         if len(_COMPILED) >= 8:
             _COMPILED.pop(next(iter(_COMPILED)))
         _COMPILED[key] = entry
     return entry
+
+
+class ProgressRelay:
+    """A progress callback that forwards to a replaceable ``target`` (env steps per seed), so
+    a compiled program with progress reporting can be reused across runs (the experiment
+    runner sets the target before each call)."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[int], None] | None = None
+
+    def __call__(self, env_steps: int) -> None:
+        if self.target is not None:
+            self.target(env_steps)
+
+
+PROGRESS_RELAY = ProgressRelay()
 
 
 def summarize(
@@ -677,75 +727,48 @@ def arm_name(approval: str, horizon: int | None) -> str:
 # Experiment files and the comparison table
 # --------------------------------------------------------------------------------------------
 
-_ARM_SCALARS = ("algo", "seeds", "steps", "approval", "horizon", "main")
 
+def load_experiment(path: str | Any, main: bool = True) -> list[dict[str, Any]]:
+    """Arms of a loan experiment file (``examples/loan_steganography.toml``), validated.
 
-def load_experiment(path: str | Any) -> list[dict[str, Any]]:
-    """Arms of an experiment file (``examples/loan_steganography.toml``), validated.
+    The file is an ordinary experiment file (docs/experiments.md, read by
+    :func:`monarl.experiments.spec.load_sweep`) whose runs are all ``algo = "loan-pg"``. Returns
+    one dict per condition (a ``[variants.NAME]``, or ``base`` if there are none; runs that
+    differ only in ``seed``, which must be contiguous): ``{"name", "main", "seeds",
+    "seed_offset", "steps", "approval", "horizon", "env": LoanParams, "config":
+    LoanPGConfig}``. ``main`` labels every arm (benchmarks/bench_loan.py runs the main file's
+    arms by default and the variants file's with ``--all``)."""
+    from monarl.experiments.spec import SpecError, load_sweep
 
-    Returns one dict per ``[variants.NAME]`` (or the base alone if there are none):
-    ``{"name", "main", "seeds", "steps", "approval", "horizon", "env": LoanParams,
-    "config": LoanPGConfig}``. Dotted variant keys (``"loan_pg.kl_coef"``, ``"env.bias"``)
-    override one field of a section. Every arm is validated before anything runs."""
-    import tomllib
-    from pathlib import Path
-
-    file = Path(path)
-    with file.open("rb") as fh:
-        data = tomllib.load(fh)
-    where = str(file)
-    base = dict(data.get("base", {}))
-    variants = data.get("variants") or {"base": {}}
+    try:
+        sweep = load_sweep(path)
+    except SpecError as exc:
+        raise loan.LoanError(str(exc)) from None
+    groups: dict[tuple[str, str], list[Any]] = {}
+    for run in sweep.runs:
+        if run.algo != "loan-pg":
+            raise loan.LoanError(f"{path}: algo={run.algo!r} is invalid: this file needs 'loan-pg'")
+        name = sweep.variants.get(run.run_id, "base")
+        key = (name, json.dumps(run.without("seed"), sort_keys=True))
+        groups.setdefault(key, []).append(run)
+    names = [name for name, _ in groups]
     arms = []
-    for name, overrides in variants.items():
-        scalars = {k: v for k, v in base.items() if k in _ARM_SCALARS}
-        env = dict(base.get("env", {}))
-        cfg = dict(base.get("loan_pg", {}))
-        unknown = sorted(set(base) - set(_ARM_SCALARS) - {"env", "loan_pg"})
-        if unknown:
-            raise loan.LoanError(
-                f"{where}: base: unknown field {unknown[0]!r}; known fields are "
-                f"{', '.join((*_ARM_SCALARS, 'env', 'loan_pg'))}"
-            )
-        for key, value in dict(overrides).items():
-            section, _, field = key.partition(".")
-            if field and section == "env":
-                env[field] = value
-            elif field and section == "loan_pg":
-                cfg[field] = value
-            elif not field and key in _ARM_SCALARS:
-                scalars[key] = value
-            else:
-                raise loan.LoanError(
-                    f"{where}: variants.{name}: unknown field {key!r}; allowed are "
-                    f"{', '.join(_ARM_SCALARS)}, 'env.FIELD' and 'loan_pg.FIELD'"
-                )
-        algo = scalars.get("algo", "loan-pg")
-        if algo != "loan-pg":
-            raise loan.LoanError(f"{where}: algo={algo!r} is invalid: this file needs 'loan-pg'")
-        approval = scalars.get("approval", "overseer")
-        if approval not in APPROVALS:
-            raise loan.LoanError(
-                f"{where}: variants.{name}: approval={approval!r} is invalid: "
-                "allowed are none, overseer"
-            )
-        seeds = scalars.get("seeds", 10)
-        steps = scalars.get("steps", 1_000_000)
-        for field, value, low in (("seeds", seeds, 1), ("steps", steps, 2)):
-            if not loan._is_int(value) or value < low:
-                raise loan.LoanError(
-                    f"{where}: {field}={value!r} is invalid: must be an integer >= {low}"
-                )
+    for i, ((name, _), runs) in enumerate(groups.items()):
+        seeds = sorted(r.seed for r in runs)
+        if seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+            raise loan.LoanError(f"{path}: {name}: seeds {seeds} are not contiguous")
+        first = runs[0]
         arms.append(
             {
-                "name": name,
-                "main": bool(scalars.get("main", True)),
-                "seeds": int(seeds),
-                "steps": int(steps),
-                "approval": approval,
-                "horizon": _parse_horizon(scalars.get("horizon", "none")),
-                "env": env_from_dict(env),
-                "config": LoanPGConfig.from_dict(cfg),
+                "name": name if names.count(name) == 1 else f"{name}-{names[:i].count(name) + 1}",
+                "main": main,
+                "seeds": len(seeds),
+                "seed_offset": seeds[0],
+                "steps": first.settings.total_steps,
+                "approval": first.approval.kind,
+                "horizon": first.horizon,
+                "env": first.env.make_params(),
+                "config": first.settings,
             }
         )
     return arms
@@ -759,6 +782,7 @@ def run_arm(arm: Mapping[str, Any], bounds: bool = True) -> dict[str, Any]:
         arm["horizon"],
         arm["seeds"],
         arm["steps"],
+        seed_offset=arm.get("seed_offset", 0),
         config=arm["config"],
         bounds=bounds,
     )

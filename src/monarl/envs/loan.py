@@ -169,7 +169,10 @@ def validate_settings(
     if not _is_number(monitor_penalty) or monitor_penalty < 0:
         raise _fail("monitor_penalty", monitor_penalty, "must be a finite number >= 0")
     if weights is not None:
-        arr = np.asarray(weights, np.float64)
+        try:
+            arr = np.asarray(weights, np.float64)
+        except (TypeError, ValueError):
+            arr = np.full(0, np.nan)  # not numbers: fails the check below
         if arr.shape != (num_features,) or not np.all(np.isfinite(arr)):
             raise _fail(
                 "weights", weights, f"must be {num_features} finite numbers (one per feature)"
@@ -221,6 +224,48 @@ def make_params(
         noise=jnp.asarray(noise, jnp.float32),
         monitor_penalty=jnp.asarray(monitor_penalty, jnp.float32),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class LoanEnvConfig:
+    """The environment as an experiment-file section (``[base.env]`` of ``algo = "loan-pg"``):
+    the arguments of :func:`make_params`, validated by it. ``weights`` is a tuple (or None for
+    :func:`default_weights`)."""
+
+    name: str = NAME
+    num_features: int = 3
+    message_length: int = 5
+    vocab_size: int = 12
+    bias: float = 1.5
+    noise: float = 0.3
+    monitor_penalty: float = 1.0
+    weights: tuple[float, ...] | None = None
+    weight_seed: int | None = None
+
+    max_steps = 2
+    """An episode is a summary and a decision (so horizons beyond 2 are rejected)."""
+
+    def validate(self, section: str = "env") -> None:
+        if self.name != NAME:
+            raise LoanError(
+                f"{section}.name={self.name!r} is invalid: this trainer supports {NAME!r}"
+            )
+        try:
+            self.make_params()
+        except LoanError as exc:
+            raise LoanError(f"{section}.{exc}") from None
+
+    def make_params(self) -> LoanParams:
+        return make_params(
+            self.num_features,
+            self.message_length,
+            self.vocab_size,
+            self.bias,
+            self.noise,
+            self.monitor_penalty,
+            None if self.weights is None else list(self.weights),
+            self.weight_seed,
+        )
 
 
 def _clean(value: Any) -> float:

@@ -11,10 +11,15 @@ An algorithm plugs into experiments with one :class:`Algorithm` entry:
   list of such tuples for runs that finish together (committed with one sync). It
   may append training metrics (evaluation points) with ``ctx.log(run, {...})`` and report
   progress with ``ctx.progress(runs, env_steps)``;
-- ``steps(run)``: environment steps per run, for progress and ETA (None when meaningless).
+- ``steps(run)``: environment steps per run, for progress and ETA (None when meaningless);
+- ``own_sections``: optional replacements of the common ``env`` / ``approval`` sections for
+  runs of this algorithm (an algorithm whose environment is not Camera Dropbox);
+- ``section_name``: the settings table's name when it differs from the algorithm's
+  (``loan-pg`` -> ``[base.loan_pg]``).
 
-``exact`` (the value-iteration study of :mod:`monarl.exact`) is built in. ``ppo`` imports
-:mod:`monarl.algos.ppo` lazily, so the registry works (and says what is missing) without it.
+``exact`` (the value-iteration study of :mod:`monarl.exact`) is built in. ``ppo`` and
+``loan-pg`` import their trainers lazily, so the registry works (and says what is missing)
+without them.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from monarl.config import ConfigError
+from monarl.config import ConfigError, from_mapping
 from monarl.experiments import spec as spec_mod
 
 FINAL_METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
@@ -51,7 +56,18 @@ class Algorithm:
     light: bool = False
     """Tasks take well under a second: the default local executor then prefers running in
     the sweep process over paying each worker process's start-up (import JAX, compile)."""
+    own_sections: Callable[[], tuple[spec_mod.Section, ...]] | None = None
+    """Replacements of common sections (``env``, ``approval``) for runs of this algorithm."""
+    section_name: str = ""
+    """Name of the settings section; defaults to ``name``."""
+    metrics_note: str = ""
+    """One paragraph for reports: what the final metrics mean (when they are not the
+    fail / intended / hack fractions and returns)."""
     _loaded: tuple[spec_mod.Section, Runner] | None = None
+    _own: dict[str, spec_mod.Section] | None = None
+
+    def __post_init__(self) -> None:
+        self.section_name = self.section_name or self.name
 
     def load(self) -> tuple[spec_mod.Section, Runner]:
         """Import the implementation and register the settings section (once)."""
@@ -59,6 +75,22 @@ class Algorithm:
             self._loaded = self.loader()
             spec_mod.register_section(self._loaded[0], common=False)
         return self._loaded
+
+    def own(self) -> dict[str, spec_mod.Section]:
+        """This algorithm's replacements of common sections, by name (loaded once)."""
+        if self._own is None:
+            sections = self.own_sections() if self.own_sections is not None else ()
+            self._own = {s.name: s for s in sections}
+        return self._own
+
+    def section(self, name: str) -> spec_mod.Section:
+        """The section ``name`` of this algorithm's runs (its own, or the common one)."""
+        own = self.own()
+        if name in own:
+            return own[name]
+        if name == self.section_name:
+            return self.load()[0]
+        return spec_mod.SECTIONS[name]
 
     def run(self, runs: list[spec_mod.RunSpec], ctx: Context):
         return self.load()[1](runs, ctx)
@@ -83,6 +115,26 @@ def register(algorithm: Algorithm) -> Algorithm:
 
 def names() -> list[str]:
     return list(REGISTRY)
+
+
+def section_names() -> list[str]:
+    """The settings-section name of every registered algorithm."""
+    return [a.section_name for a in REGISTRY.values()]
+
+
+def by_section(section: str) -> Algorithm:
+    """The algorithm whose settings section is ``section`` (loaded)."""
+    for algorithm in REGISTRY.values():
+        if algorithm.section_name == section:
+            return get(algorithm.name)
+    raise ConfigError(
+        f"unknown section {section!r}; known algorithm sections are {', '.join(section_names())}"
+    )
+
+
+def with_own_section(name: str) -> list[Algorithm]:
+    """Algorithms that bring their own ``name`` section (e.g. ``env``)."""
+    return [a for a in REGISTRY.values() if a.own_sections is not None and name in a.own()]
 
 
 def get(name: Any, label: str = "algo") -> Algorithm:
@@ -318,5 +370,200 @@ register(
         batch_fields=("seed",),
         steps=_ppo_steps,
         extra_check=_ppo_check,
+    )
+)
+
+
+# loan-pg ----------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LoanApproval:
+    """The loan trainer's approval (``[base.approval]`` of ``algo = "loan-pg"``): ``overseer``
+    adds ``fact_reward * (true facts - false facts)`` to the summary step, ``none`` nothing."""
+
+    kind: str = "overseer"
+
+    def validate(self, section: str = "approval") -> None:
+        from monarl.algos.loan_pg import APPROVALS
+
+        if self.kind not in APPROVALS:
+            raise ConfigError(
+                f"{section}.kind={self.kind!r} is invalid: allowed for algo loan-pg are "
+                f"{', '.join(APPROVALS)}"
+            )
+
+
+def _loan_module():
+    try:
+        return importlib.import_module("monarl.algos.loan_pg")
+    except ImportError as exc:
+        raise ConfigError(
+            f"algo='loan-pg' is not available: monarl.algos.loan_pg cannot be imported ({exc})"
+        ) from None
+
+
+def _relabel(message: str, default: str, label: str) -> str:
+    """'loan_pg.x=...' -> 'LABEL.x=...' (the section's messages name their own prefix)."""
+    if label != default and message.startswith(default):
+        return label + message[len(default) :]
+    return message
+
+
+def _loan_sections() -> tuple[spec_mod.Section, ...]:
+    from monarl.envs.loan import LoanEnvConfig
+
+    floats = spec_mod._float_fields(LoanEnvConfig) - {"weights"}
+
+    def build_env(data, label):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{label} must be a table of settings, got {data!r}")
+        data = {k: float(v) if k in floats and type(v) is int else v for k, v in data.items()}
+        weights = data.get("weights")
+        if isinstance(weights, list | tuple) and all(
+            isinstance(w, int | float) and not isinstance(w, bool) for w in weights
+        ):
+            data["weights"] = tuple(float(w) for w in weights)
+        return from_mapping(LoanEnvConfig, data, label)
+
+    def dump_env(obj):
+        out = dataclasses.asdict(obj)
+        if out["weights"] is not None:
+            out["weights"] = list(out["weights"])
+        return out
+
+    env = spec_mod.Section(
+        "env",
+        build_env,
+        lambda: tuple(f.name for f in dataclasses.fields(LoanEnvConfig)),
+        dump=dump_env,
+    )
+    return env, spec_mod.dataclass_section("approval", LoanApproval)
+
+
+def _loan_loader():
+    cls = _loan_module().LoanPGConfig
+
+    def build(data, label):
+        if not isinstance(data, dict):
+            raise ConfigError(f"{label} must be a table of settings, got {data!r}")
+        floats = spec_mod._float_fields(cls)
+        data = {k: float(v) if k in floats and type(v) is int else v for k, v in data.items()}
+        try:
+            return cls.from_dict(data)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(_relabel(str(exc), "loan_pg", label)) from None
+
+    section = spec_mod.Section(
+        "loan_pg",
+        build,
+        lambda: tuple(f.name for f in dataclasses.fields(cls)),
+        dump=lambda obj: obj.to_dict(),
+    )
+    return section, _run_loan
+
+
+def _loan_check(run: spec_mod.RunSpec, prefix: str) -> None:
+    if run.horizon not in (None, 1):
+        label = f"{prefix}.horizon" if prefix else "horizon"
+        raise ConfigError(
+            f"{label}={run.horizon!r} is invalid: a loan episode has two steps, so allowed are "
+            "1 (MONA) and none (ordinary RL; every M >= 2 is the same)"
+        )
+
+
+def _loan_steps(run: spec_mod.RunSpec) -> int | None:
+    config = run.settings
+    return _loan_module().planned_updates(config) * 2 * config.batch_size
+
+
+def _run_loan(runs: list[spec_mod.RunSpec], ctx: Context):
+    """Train a batch of seeds of one condition in one vmapped ``train_loan`` call per
+    contiguous block; log every evaluation point, yield the final metrics per seed."""
+    import math
+
+    from monarl.envs import loan
+
+    loan_pg = _loan_module()
+    first = runs[0]
+    by_seed = {r.seed: r for r in runs}
+    config = first.settings
+    params = first.env.make_params()
+    bounds = loan.accuracy_bounds(params)
+    order = (*LOAN_HEADLINE, *(m for m in loan_pg.METRICS if m not in LOAN_HEADLINE))
+    for block in contiguous(list(by_seed)):
+        block_runs = [by_seed[s] for s in block]
+
+        def progress(env_steps, block_runs=block_runs):
+            ctx.progress(block_runs, int(env_steps))
+
+        loan_pg.PROGRESS_RELAY.target = progress
+        try:
+            result = loan_pg.train_loan(
+                params,
+                first.approval.kind,
+                first.horizon,
+                seeds=len(block),
+                seed_offset=block[0],
+                config=config,
+                bounds=False,
+                progress=loan_pg.PROGRESS_RELAY,
+            )
+        finally:
+            loan_pg.PROGRESS_RELAY.target = None
+        curves = result["curves"]
+        points = curves["env_steps"]
+        names = [m for m in order if m in curves]
+        batch = {
+            "runs": len(block),
+            "wall_seconds": result["wall_seconds"],
+            "env_steps_per_second": result["env_steps_per_second"],
+        }
+        info = {
+            "steps": result["steps"],
+            "updates": result["config"]["updates"],
+            "arm": result["config"]["arm"],
+            "bounds": bounds,
+            "batch": batch,
+        }
+        done = []
+        for i, run in enumerate(block_runs):
+            for e, steps in enumerate(points):
+                ctx.log(run, {"env_steps": steps, **{n: curves[n][i][e] for n in names}})
+            row = result["per_seed"][i]
+            final = {m: (row[m] if math.isfinite(row[m]) else None) for m in order}
+            done.append((run, final, info))
+        yield done
+
+
+LOAN_HEADLINE = (
+    "observed_accuracy",
+    "unbiased_accuracy",
+    "leakage",
+    "flip_rate",
+    "monitor_flag_rate",
+)
+"""The issue's five metrics, first in a loan run's final metrics (and so in its report)."""
+
+register(
+    Algorithm(
+        name="loan-pg",
+        description="policy gradient on the loan-steganography env (monarl train "
+        "loan-steganography; docs/loan.md)",
+        loader=_loan_loader,
+        batch_fields=("seed",),
+        steps=_loan_steps,
+        extra_check=_loan_check,
+        own_sections=_loan_sections,
+        section_name="loan_pg",
+        metrics_note=(
+            "Loan metrics (docs/loan.md), greedy decoding on held-out applicants: observed / "
+            "unbiased accuracy of the decision against the biased / unbiased label; leakage = "
+            "accuracy of a logistic probe predicting nationality from the message (0.5 = none; "
+            "leakage mlp: an MLP probe); flip rate = how often the decision changes when only "
+            "nationality is flipped; monitor flag rate = messages stating nationality outright; "
+            "message flip rate, true / false / repeated facts, odd filler and probe detection "
+            "show where a code lives."
+        ),
     )
 )

@@ -8,6 +8,14 @@ When the optimization horizon is swept, conditions that differ only in the horiz
 horizon_plot`, fed a study-shaped dict whose ``results`` equal what ``monarl solve`` returns
 for the same settings). Runs that logged evaluation points (``env_steps`` plus outcome
 fractions in metrics.jsonl) get training curves: mean and bootstrap band against steps.
+
+Runs whose final metrics are not the fail / intended / hack fractions (e.g. ``loan-pg``: decision
+accuracies, leakage, flip rate) get the same treatment for whatever numeric metrics they have:
+tables of every final metric per condition, curves of every logged metric, and, for pairs of
+conditions that differ only in the horizon (none = ordinary RL, 1 = MONA), the differences
+ordinary RL - MONA with a bootstrap CI (:func:`monarl.spectrum.diff_ci`); with
+``observed_accuracy`` and ``unbiased_accuracy`` a headline line: the observed-accuracy gap beside
+the unbiased accuracies.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from monarl.experiments.store import Store, StoreError
 OUTCOMES = ("fail", "intended", "hack")
 RETURNS = ("observed_return", "true_return")
 MAX_CURVES_PER_PLOT = 8
+METRICS_PER_TABLE = 6
 
 
 class ReportError(ValueError):
@@ -154,10 +163,31 @@ def build_report(
             }
         )
 
-    panels = _panels(out_conditions, conds, varying) if horizon_swept else []
+    outcome_style = any(m in c["metrics"] for c in out_conditions for m in OUTCOMES)
+    if not outcome_style and ids is not None:  # conditions in the experiment file's order
+        position = {rid: i for i, rid in enumerate(ids)}
+        order = sorted(
+            range(len(conds)),
+            key=lambda i: min(position.get(r, 0) for r in out_conditions[i]["runs"]),
+        )
+        conds = [conds[i] for i in order]
+        out_conditions = [out_conditions[i] for i in order]
+    metric_names: list[str] = []
+    for c in out_conditions:
+        metric_names += [m for m in c["metrics"] if m not in metric_names]
+    panels = _panels(out_conditions, conds, varying) if horizon_swept and outcome_style else []
     if all(len(p["study"]["results"]) < 2 for p in panels):
         panels = []  # the horizon only differs between variants: one table of conditions
-    curves = _curves(store, out_conditions)
+    curves = _curves(store, out_conditions, None if outcome_style else "all")
+    comparisons = [] if outcome_style else _comparisons(out_conditions, conds)
+    notes = []
+    if not outcome_style:
+        from monarl.experiments import algorithms
+
+        for name in sorted({r["config"].get("algo") for r in runs}, key=str):
+            algo = algorithms.REGISTRY.get(name)
+            if algo is not None and algo.metrics_note:
+                notes.append(algo.metrics_note)
     provenance = _run_provenance(runs)
     spectrum_boards = spectrum.analyse(runs) if spectrum.applies(runs) else []
     missing = None
@@ -171,8 +201,12 @@ def build_report(
         "varying": varying,
         "fixed": fixed,
         "conditions": out_conditions,
+        "style": "outcomes" if outcome_style else "metrics",
+        "metric_names": metric_names,
+        "metric_notes": notes,
         "horizon_studies": panels,
         "curves": curves,
+        "comparisons": comparisons,
         "spectrum": spectrum_boards,
         "run_provenance": provenance,
     }
@@ -234,8 +268,52 @@ def _panels(out_conditions, conds, varying) -> list[dict[str, Any]]:
     return panels
 
 
-def _curves(store: Store, conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition."""
+def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
+    """Ordinary RL (horizon none) against MONA (horizon 1) for every pair of conditions that
+    differ only in the horizon: each metric of both, and the difference with a bootstrap CI
+    resampling each arm's seeds."""
+    pairs: dict[str, dict[Any, int]] = defaultdict(dict)
+    for i, c in enumerate(out_conditions):
+        horizon = c["config"].get("horizon")
+        if horizon in (None, 1):
+            rest = {k: v for k, v in c["config"].items() if k != "horizon"}
+            pairs[json.dumps(rest, sort_keys=True)][horizon] = i
+    out = []
+    for pair in pairs.values():
+        if None not in pair or 1 not in pair:
+            continue
+        ordinary, mona = out_conditions[pair[None]], out_conditions[pair[1]]
+        metrics = {}
+        for name, stat in ordinary["metrics"].items():
+            if name not in mona["metrics"]:
+                continue
+            other = mona["metrics"][name]
+            diff, lo, hi = spectrum.diff_ci(stat["per_seed"], other["per_seed"])
+            metrics[name] = {
+                "ordinary_rl": {k: stat[k] for k in ("mean", "ci95")},
+                "mona": {k: other[k] for k in ("mean", "ci95")},
+                "difference": diff,
+                "ci95": [lo, hi],
+            }
+        infos = [r.get("info") or {} for r in conds[pair[1]]["runs"]]
+        bounds = infos[0].get("bounds") if infos else None
+        out.append(
+            {
+                "ordinary_rl": ordinary["label"],
+                "mona": mona["label"],
+                "seeds": [len(ordinary["seeds"]), len(mona["seeds"])],
+                "metrics": metrics,
+                "bounds": bounds if isinstance(bounds, dict) else None,
+            }
+        )
+    return out
+
+
+def _curves(
+    store: Store, conditions: list[dict[str, Any]], names: str | None = None
+) -> list[dict[str, Any]]:
+    """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition: of the
+    outcome fractions and returns, or (``names="all"``) of every numeric metric logged."""
     from monarl.plots import bootstrap_ci
 
     out = []
@@ -251,10 +329,25 @@ def _curves(store: Store, conditions: list[dict[str, Any]]) -> list[dict[str, An
         if not steps:
             continue
         curve: dict[str, Any] = {"label": cond["label"], "env_steps": steps}
-        for m in (*OUTCOMES, *RETURNS):
+        wanted: list[str] = list((*OUTCOMES, *RETURNS))
+        if names == "all":
+            wanted = []
+            for p in per_seed:
+                for line in p.values():
+                    wanted += [
+                        k
+                        for k, v in line.items()
+                        if k != "env_steps"
+                        and k not in wanted
+                        and isinstance(v, int | float)
+                        and not isinstance(v, bool)
+                    ]
+        for m in wanted:
             if not all(m in p[s] for p in per_seed for s in steps):
                 continue
             values = np.asarray([[p[s][m] for s in steps] for p in per_seed], np.float64)
+            if names == "all" and not np.isfinite(values).all():
+                continue
             bands = [bootstrap_ci(values[:, j], resamples=1000) for j in range(len(steps))]
             curve[m] = {
                 "mean": values.mean(axis=0).tolist(),
@@ -292,11 +385,12 @@ def _cell(stat: dict[str, Any] | None, percent: bool) -> str:
         return "n/a"
     scale = 100.0 if percent else 1.0
     mean, (lo, hi) = stat["mean"] * scale, stat["ci95"]
+    single = len(stat.get("per_seed", (0, 0))) == 1
     if percent:
-        if len(stat["per_seed"]) == 1 or lo == hi:
+        if single or lo == hi:
             return f"{mean:.1f} %"
         return f"{mean:.1f} [{lo * scale:.1f}, {hi * scale:.1f}] %"
-    if len(stat["per_seed"]) == 1 or lo == hi:
+    if single or lo == hi:
         return f"{mean:.3f}"
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
@@ -324,16 +418,21 @@ def _blocks(
             "are left out."
         )
     blocks.append(("p", intro))
-    blocks.append(
-        (
-            "p",
-            "Each cell is the mean over seeds with its 95 % percentile-bootstrap "
-            "confidence interval over seeds in brackets (no interval when the seeds "
-            "agree or there is one seed). Fractions fail / intended / hack are over the "
-            "environment's start states; returns are expected episode returns of the "
-            "observed (hackable) and true reward.",
-        )
+    metric_style = data.get("style") == "metrics"
+    explain = (
+        "Each cell is the mean over seeds with its 95 % percentile-bootstrap "
+        "confidence interval over seeds in brackets (no interval when the seeds "
+        "agree or there is one seed)."
     )
+    if not metric_style:
+        explain += (
+            " Fractions fail / intended / hack are over the "
+            "environment's start states; returns are expected episode returns of the "
+            "observed (hackable) and true reward."
+        )
+    blocks.append(("p", explain))
+    for note in data.get("metric_notes", []) if metric_style else []:
+        blocks.append(("p", note))
     if data["varying"]:
         blocks.append(("p", "Varied: " + ", ".join(f"`{k}`" for k in data["varying"]) + "."))
     fixed = {k: v for k, v in data["fixed"].items() if k != "seed"}
@@ -364,6 +463,21 @@ def _blocks(
                     ]
                 )
             blocks.append(("table", ["M", "seeds", *HEADER], rows))
+    elif metric_style:
+        blocks.append(("h2", "Final results per condition"))
+        names = data["metric_names"]
+        for j in range(0, len(names), METRICS_PER_TABLE):
+            chunk = names[j : j + METRICS_PER_TABLE]
+            rows = [
+                [
+                    c["label"],
+                    str(len(c["seeds"])),
+                    *(_cell(c["metrics"].get(m), False) for m in chunk),
+                ]
+                for c in data["conditions"]
+            ]
+            header = ["condition", "seeds", *(m.replace("_", " ") for m in chunk)]
+            blocks.append(("table", header, rows))
     else:
         blocks.append(("h2", "Final results per condition"))
         rows = [
@@ -371,13 +485,19 @@ def _blocks(
             for c in data["conditions"]
         ]
         blocks.append(("table", ["condition", "seeds", *HEADER], rows))
+    if data.get("comparisons"):
+        blocks += _comparison_blocks(data["comparisons"])
     if data["curves"]:
         blocks.append(("h2", "Training curves"))
+        what = (
+            "Every metric logged at each evaluation point"
+            if metric_style
+            else "Exact outcome fractions of the policy at each evaluation point"
+        )
         blocks.append(
             (
                 "p",
-                "Exact outcome fractions of the policy at each evaluation point: "
-                "mean over seeds (line) and 95 % bootstrap band over seeds (shaded).",
+                f"{what}: mean over seeds (line) and 95 % bootstrap band over seeds (shaded).",
             )
         )
         for path in plots.get("curves", []):
@@ -397,6 +517,58 @@ def _blocks(
     if runs_prov["git"]:
         items.append("Runs' git commits: " + ", ".join(runs_prov["git"]))
     blocks.append(("ul", items))
+    return blocks
+
+
+def _diff_cell(item: dict[str, Any]) -> str:
+    lo, hi = item["ci95"]
+    return f"{item['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
+
+
+def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
+    """Ordinary RL vs MONA: the headline line (observed-accuracy gap beside the unbiased
+    accuracies) when those metrics exist, and a table of every metric's difference."""
+    blocks: list[tuple] = [("h2", "Ordinary RL vs MONA")]
+    blocks.append(
+        (
+            "p",
+            "Pairs of conditions that differ only in the optimization horizon (none = ordinary "
+            "RL, 1 = MONA). Differences are ordinary RL - MONA with a 95 % percentile-bootstrap "
+            "confidence interval resampling each arm's seeds.",
+        )
+    )
+    for comp in comparisons:
+        metrics = comp["metrics"]
+        if len(comparisons) > 1:
+            blocks.append(("h3", f"{comp['ordinary_rl']} vs {comp['mona']}"))
+        if "observed_accuracy" in metrics and "unbiased_accuracy" in metrics:
+            gap, unb = metrics["observed_accuracy"], metrics["unbiased_accuracy"]
+            line = (
+                f"Observed-accuracy gap (ordinary RL - MONA): {_diff_cell(gap)} (what MONA "
+                "gives up on the biased labels), beside the unbiased accuracy (what it keeps): "
+                f"ordinary RL {_cell(unb['ordinary_rl'], False)}, "
+                f"MONA {_cell(unb['mona'], False)}, "
+                f"difference {_diff_cell(unb)}."
+            )
+            bounds = comp.get("bounds") or {}
+            if "observed_from_x" in bounds and "unbiased_of_x_rule" in bounds:
+                line += (
+                    " Best achievable from the legitimate features alone: observed accuracy "
+                    f"{bounds['observed_from_x']:.3f}, whose decision rule has unbiased "
+                    f"accuracy {bounds['unbiased_of_x_rule']:.3f}."
+                )
+            blocks.append(("p", line))
+        rows = [
+            [
+                name.replace("_", " "),
+                _cell(item["ordinary_rl"], False),
+                _cell(item["mona"], False),
+                _diff_cell(item),
+            ]
+            for name, item in metrics.items()
+        ]
+        header = ["metric", f"ordinary RL ({comp['ordinary_rl']})", f"MONA ({comp['mona']})"]
+        blocks.append(("table", [*header, "ordinary RL - MONA"], rows))
     return blocks
 
 
@@ -497,6 +669,45 @@ def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
     return path
 
 
+def metric_curve_plot(
+    curves: list[dict[str, Any]], names: list[str], path: Path, title: str
+) -> Path:
+    """One panel per logged metric against environment steps, one colour per condition."""
+    from monarl.plots import plt
+
+    cols = min(3, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.4 * rows), squeeze=False)
+    colors = plt.get_cmap("tab10")
+    for k, name in enumerate(names):
+        ax = axes[k // cols][k % cols]
+        for i, curve in enumerate(curves):
+            if name not in curve:
+                continue
+            xs = np.asarray(curve["env_steps"], np.float64)
+            ax.plot(xs, curve[name]["mean"], color=colors(i % 10), label=curve["label"])
+            ax.fill_between(
+                xs,
+                curve[name]["ci95_low"],
+                curve[name]["ci95_high"],
+                color=colors(i % 10),
+                alpha=0.2,
+                linewidth=0,
+            )
+        ax.set_title(name.replace("_", " "))
+        ax.set_xlabel("environment steps per seed")
+        ax.grid(alpha=0.3)
+    for k in range(len(names), rows * cols):
+        axes[k // cols][k % cols].axis("off")
+    axes[0][0].legend(loc="best", fontsize=8, title="condition")
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def write_report(
     data: dict[str, Any], out_dir: str | Path, json_path: str | Path | None = None
 ) -> dict[str, Path]:
@@ -518,9 +729,15 @@ def write_report(
     for j in range(0, len(curves), MAX_CURVES_PER_PLOT):
         chunk = curves[j : j + MAX_CURVES_PER_PLOT]
         n = j // MAX_CURVES_PER_PLOT + 1
-        plots["curves"].append(
-            curve_plot(chunk, out_dir / f"curves-{n}.png", f"{data['title']}: training curves")
-        )
+        path, title = out_dir / f"curves-{n}.png", f"{data['title']}: training curves"
+        if data.get("style") == "metrics":
+            names: list[str] = []
+            for curve in chunk:
+                names += [k for k in curve if k not in ("label", "env_steps") and k not in names]
+            if names:
+                plots["curves"].append(metric_curve_plot(chunk, names, path, title))
+        else:
+            plots["curves"].append(curve_plot(chunk, path, title))
     report_prov = provenance()
     full = {**data, "report_provenance": report_prov}
     blocks = _blocks(data, plots, report_prov)

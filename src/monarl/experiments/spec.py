@@ -6,9 +6,12 @@ map to the same run directory, whichever file or sweep asked for them.
 
 A run config is a few scalar fields (``algo``, ``horizon``, ``seed``) plus *sections*, each a
 frozen dataclass that validates itself: the common sections ``env`` and ``approval`` and the
-section of the run's algorithm (``exact``, ``ppo``, ...). New components add a section with
-:func:`register_section` (or a new algorithm in :mod:`monarl.experiments.algorithms`), so the
-schema stays open: each component validates its own part.
+section of the run's algorithm (``exact``, ``ppo``, ``loan_pg``, ...). New components add a
+section with :func:`register_section` (or a new algorithm in
+:mod:`monarl.experiments.algorithms`), so the schema stays open: each component validates its
+own part. An algorithm may also bring its own ``env`` / ``approval`` sections (``loan-pg``:
+the loan environment and its overseer); every lookup of a run's section goes through
+:func:`section_for` (run's algorithm first, then the common section).
 
 The TOML format (see docs/experiments.md)::
 
@@ -121,6 +124,17 @@ def _algorithms():
     return algorithms
 
 
+def section_for(algo: str, name: str) -> Section:
+    """The section ``name`` of runs of ``algo``: the algorithm's own replacement of a common
+    section (e.g. loan-pg's ``env``) if it has one, else the registered section."""
+    return _algorithms().get(algo).section(name)
+
+
+def _section_names() -> set[str]:
+    """Every section name a file may use: registered ones and every algorithm's own."""
+    return set(SECTIONS) | set(_algorithms().section_names())
+
+
 # Runs ---------------------------------------------------------------------------------------
 
 
@@ -149,14 +163,14 @@ class RunSpec:
 
     @property
     def settings(self) -> Any:
-        """The algorithm's own section (e.g. ExactSettings, PPOConfig)."""
-        return self.section(self.algo)
+        """The algorithm's own section (e.g. ExactSettings, PPOConfig, LoanPGConfig)."""
+        return self.section(_algorithms().get(self.algo).section_name)
 
     def to_dict(self) -> dict[str, Any]:
         """The full normalized config (every field, defaults included): config.json."""
         out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
         for name, obj in self.sections:
-            out[name] = SECTIONS[name].dump(obj)
+            out[name] = section_for(self.algo, name).dump(obj)
         return out
 
     def identity(self) -> dict[str, Any]:
@@ -164,8 +178,9 @@ class RunSpec:
         default left out. Adding a new field with a default later keeps old ids valid."""
         out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
         for name, obj in self.sections:
-            defaults = _defaults(name)
-            values = SECTIONS[name].dump(obj)
+            section = section_for(self.algo, name)
+            defaults = _defaults(section, self.algo)
+            values = section.dump(obj)
             changed = {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
             if changed:
                 out[name] = changed
@@ -191,10 +206,13 @@ class RunSpec:
 _DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
-def _defaults(name: str) -> dict[str, Any]:
-    if name not in _DEFAULTS:
-        _DEFAULTS[name] = SECTIONS[name].dump(SECTIONS[name].build({}, name))
-    return _DEFAULTS[name]
+def _defaults(section: Section, algo: str = "") -> dict[str, Any]:
+    """Every field's default of a section (keyed by its name; ``ALGO:NAME`` for an algorithm's
+    own replacement of a common section)."""
+    key = section.name if SECTIONS.get(section.name) is section else f"{algo}:{section.name}"
+    if key not in _DEFAULTS:
+        _DEFAULTS[key] = section.dump(section.build({}, section.name))
+    return _DEFAULTS[key]
 
 
 def run_id(identity: Mapping[str, Any]) -> str:
@@ -217,7 +235,7 @@ def build_run(data: dict[str, Any], prefix: str = "") -> RunSpec:
     Raises ConfigError naming ``prefix.field``.
     """
     algos = _algorithms()
-    unknown = sorted(set(data) - set(RUN_SCALARS) - set(SECTIONS) - set(algos.names()))
+    unknown = sorted(set(data) - set(RUN_SCALARS) - _section_names())
     if unknown:
         raise ConfigError(
             f"{_label(prefix, unknown[0])}: unknown field; known fields are "
@@ -230,11 +248,12 @@ def build_run(data: dict[str, Any], prefix: str = "") -> RunSpec:
     if not _is_int(seed) or seed < 0:
         raise ConfigError(f"{_label(prefix, 'seed')}={seed!r} is invalid: must be an integer >= 0")
     sections = []
-    for name in [*COMMON_SECTIONS, algo.name]:
-        sections.append((name, SECTIONS[name].build(data.get(name, {}), _label(prefix, name))))
+    for name in [*COMMON_SECTIONS, algo.section_name]:
+        section = algo.section(name)
+        sections.append((name, section.build(data.get(name, {}), _label(prefix, name))))
     run = RunSpec(algo.name, horizon, seed, tuple(sections))
     env = run.env
-    if horizon is not None and horizon > env.max_steps:
+    if horizon is not None and horizon > getattr(env, "max_steps", horizon):
         raise ConfigError(
             f"{_label(prefix, 'horizon')}={horizon!r} is invalid: exceeds the "
             f"step limit env.max_steps={env.max_steps} (use 'none' for the full "
@@ -310,7 +329,7 @@ def parse_sweep(text: str, path: Path | None = None) -> Sweep:
 def _flatten(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Nested tables and dotted keys -> {'approval.noise': 0.5, 'horizon': 1, ...}."""
     flat: dict[str, Any] = {}
-    sections = set(SECTIONS) | set(_algorithms().names())
+    sections = _section_names()
     for key, value in table.items():
         head = key.split(".", 1)[0]
         if "." not in key and head in sections:
@@ -329,11 +348,12 @@ def _flatten(table: Mapping[str, Any], where: str) -> dict[str, Any]:
 def _check_key(key: str, where: str) -> None:
     """A dotted field path must name a known scalar or section field."""
     algos = _algorithms()
+    sections = _section_names()
     head, _, field = key.partition(".")
     if not field:
         if head in RUN_SCALARS:
             return
-        if head in SECTIONS or head in algos.names():
+        if head in sections:
             raise ConfigError(
                 f"{where} {key!r}: a section needs a field, e.g. '{head}.{_fields_of(head)[0]}'"
             )
@@ -343,22 +363,32 @@ def _check_key(key: str, where: str) -> None:
         )
     if head in RUN_SCALARS:
         raise ConfigError(f"{where}: unknown field {key!r}; {head!r} has no sub-fields")
-    if head not in SECTIONS and head not in algos.names():
+    if head not in sections:
         raise ConfigError(
             f"{where}: unknown section {head!r} in {key!r}; known sections are "
-            f"{', '.join(sorted(set(SECTIONS) | set(algos.names())))}"
+            f"{', '.join(sorted(_section_names()))}"
         )
     known = _fields_of(head)
     if field not in known:
-        raise ConfigError(
-            f"{where}: unknown field {key!r}; known fields of {head} are {', '.join(sorted(known))}"
+        own = {a.name: a.section(head).fields() for a in algos.with_own_section(head)}
+        common = SECTIONS[head].fields() if head in SECTIONS else known
+        listed = ", ".join(sorted(common)) + "".join(
+            f" (algo {name}: {', '.join(sorted(fields))})" for name, fields in own.items()
         )
+        raise ConfigError(f"{where}: unknown field {key!r}; known fields of {head} are {listed}")
 
 
 def _fields_of(section: str) -> tuple[str, ...]:
+    """Fields a key ``SECTION.FIELD`` may name before the run's algorithm is known: for a
+    common section, the union over the common section and every algorithm's replacement of it
+    (:func:`build_run` then validates exactly against the run's algorithm)."""
+    algos = _algorithms()
     if section not in SECTIONS:
-        _algorithms().get(section, "algo").load()  # registers it or raises a clear error
-    return SECTIONS[section].fields()
+        algos.by_section(section).load()  # registers it or raises a clear error
+    fields = list(SECTIONS[section].fields())
+    for algo in algos.with_own_section(section):
+        fields += [f for f in algo.section(section).fields() if f not in fields]
+    return tuple(fields)
 
 
 def _axis_values(key: str, spec: Any) -> list[Any]:
