@@ -311,6 +311,14 @@ class Store:
         """
         if not items:
             return
+        # Empty each lock file before the sync: a lock file whose heartbeat bytes reached the
+        # disk costs ~1-4 ms to unlink on ext4 mounted with `discard` (the freed block is
+        # trimmed synchronously) against ~10 us for one that never held data; this was most
+        # of the store's per-run overhead on short runs. The flock stays held (same fd).
+        for claim, _ in items:
+            if claim.fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(claim.fd, 0)
         pending = []
         for claim, summary in items:
             final = claim.dir / "summary.json"
