@@ -263,3 +263,27 @@ def test_experiment_file_rejects_bad_approval_settings(tmp_path, text, fragment)
 
     with pytest.raises((SpecError, ConfigError), match=fragment.replace("(", r"\(")):
         parse_sweep(text, tmp_path / "bad.toml")
+
+
+def test_spectrum_ppo_example_file_is_valid_and_covers_every_family():
+    from pathlib import Path
+
+    from monarl.experiments.spec import load_sweep
+    from monarl.spectrum import family
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "spectrum_ppo.toml"
+    sweep = load_sweep(path)
+    configs = [r.to_dict() for r in sweep.runs]
+    assert {c["algo"] for c in configs} == {"ppo"}
+    families = {family(c) for c in configs}
+    assert families >= {"ordinary RL", "none", "trusted", "misspecified", "learned",
+                        "evaluator-rl", "evaluator-critic", "continuation", "leak"}
+    assert {c["horizon"] for c in configs} <= {1, 2, 4, 8, 16, None}
+    # the same budget for every arm
+    assert {(c["ppo"]["total_steps"], c["ppo"]["num_envs"]) for c in configs} == {
+        (1_000_000, 64)}
+    seeds: dict[str, set[int]] = {}
+    for run in sweep.runs:
+        seeds.setdefault(json.dumps(run.without("seed"), sort_keys=True), set()).add(run.seed)
+    assert {len(s) for s in seeds.values()} == {5} and len(seeds) == 21
+    assert any(c["env"]["blockers"] == 2 for c in configs)  # the hack-free control

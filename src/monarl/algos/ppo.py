@@ -958,9 +958,28 @@ def approval_tables(
     values = trusted.trusted_values(tables)
     if not config.seed_dependent:
         return build_approval(tables, config, 0, trusted_values=values).astype(np.float32)
-    return np.stack(
-        [build_approval(tables, config, s, trusted_values=values) for s in seeds]
-    ).astype(np.float32)
+    return np.stack([_seed_table(tables, config, s, values) for s in seeds])
+
+
+# Learned approvals by (board, approval, seed): fitting one takes seconds, and a sweep trains
+# the same learned overseer at several horizons in one process.
+_LEARNED: dict[tuple, np.ndarray] = {}
+_LEARNED_MAX = 64
+
+
+def _seed_table(
+    tables: TabularEnv, config: ApprovalConfig, seed: int, values: np.ndarray
+) -> np.ndarray:
+    if config.kind != "learned":
+        return build_approval(tables, config, seed, trusted_values=values).astype(np.float32)
+    key = (tuple(sorted(tables.settings.items())), config.normalized(), seed)
+    if key not in _LEARNED:
+        _LEARNED[key] = build_approval(tables, config, seed, trusted_values=values).astype(
+            np.float32
+        )
+        while len(_LEARNED) > _LEARNED_MAX:
+            _LEARNED.pop(next(iter(_LEARNED)))
+    return _LEARNED[key]
 
 
 def _critic_start(config: ApprovalConfig) -> ApprovalConfig:
