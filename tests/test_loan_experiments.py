@@ -111,7 +111,10 @@ BAD = {
         ["base.approval.kind='trusted'", "none, overseer"],
     ),
     "camera approval field": ("[base.approval]\nnoise = 0.5", ["unknown field 'noise'", "kind"]),
-    "horizon 3": ("[base]\nhorizon = 3", ["base.horizon=3", "max_steps=2", "'none'"]),
+    "horizon 3": (
+        "[base]\nhorizon = 3",
+        ["base.horizon=3", "episode length of loan-steganography, 2 steps", "'none'"],
+    ),
     "horizon 2": ("[sweep]\nhorizon = [1, 2]", ["sweep.horizon=2", "1 (MONA) and none"]),
     "vocabulary too small": (
         "[base.env]\nvocab_size = 7",

@@ -253,11 +253,16 @@ def build_run(data: dict[str, Any], prefix: str = "") -> RunSpec:
         sections.append((name, section.build(data.get(name, {}), _label(prefix, name))))
     run = RunSpec(algo.name, horizon, seed, tuple(sections))
     env = run.env
-    if horizon is not None and horizon > getattr(env, "max_steps", horizon):
+    limit = getattr(env, "max_steps", None)
+    if horizon is not None and limit is not None and horizon > limit:
+        where = (
+            f"step limit env.max_steps={limit}"
+            if "max_steps" in algo.section("env").fields()
+            else f"episode length of {getattr(env, 'name', 'the environment')}, {limit} steps"
+        )
         raise ConfigError(
-            f"{_label(prefix, 'horizon')}={horizon!r} is invalid: exceeds the "
-            f"step limit env.max_steps={env.max_steps} (use 'none' for the full "
-            "horizon)"
+            f"{_label(prefix, 'horizon')}={horizon!r} is invalid: exceeds the {where} "
+            "(use 'none' for the full horizon)"
         )
     algo.check(run, prefix)
     return run
