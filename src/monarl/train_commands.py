@@ -220,4 +220,12 @@ def print_train_result(result: dict[str, Any]) -> None:
         samples = [p[key] for p in per_seed if key in p]
         lo, hi = bootstrap_ci(np.asarray(samples)) if samples else (value, value)
         table.add_row(key, f"{value:.3f}", f"[{lo:.3f}, {hi:.3f}]")
+    quality = result.get("approval_quality")
+    if quality:  # learned approval against the exact one (docs/approvals.md)
+        for key in ("rank_correlation", "mae_reachable", "mae_visited"):
+            samples = [q[key] for q in quality.get("per_seed", []) if key in q]
+            if samples:
+                lo, hi = bootstrap_ci(np.asarray(samples))
+                table.add_row(f"approval_{key}", f"{np.mean(samples):.3f}",
+                              f"[{lo:.3f}, {hi:.3f}]")
     Console().print(table)
