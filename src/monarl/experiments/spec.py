@@ -168,14 +168,24 @@ class RunSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """The full normalized config (every field, defaults included): config.json."""
+        return _copy2(self._full)
+
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: the config with every section field that equals its
+        default left out. Adding a new field with a default later keeps old ids valid."""
+        return _copy2(self._identity)
+
+    # A run is immutable, so both dicts are computed once (the store writes them for every
+    # run, and a sweep asks for ids and batch keys many times).
+    @functools.cached_property
+    def _full(self) -> dict[str, Any]:
         out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
         for name, obj in self.sections:
             out[name] = section_for(self.algo, name).dump(obj)
         return out
 
-    def identity(self) -> dict[str, Any]:
-        """What the run id hashes: the config with every section field that equals its
-        default left out. Adding a new field with a default later keeps old ids valid."""
+    @functools.cached_property
+    def _identity(self) -> dict[str, Any]:
         out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
         for name, obj in self.sections:
             section = section_for(self.algo, name)
@@ -213,6 +223,11 @@ def _defaults(section: Section, algo: str = "") -> dict[str, Any]:
     if key not in _DEFAULTS:
         _DEFAULTS[key] = section.dump(section.build({}, section.name))
     return _DEFAULTS[key]
+
+
+def _copy2(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy two levels deep (run fields and section fields), enough for callers to edit."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in config.items()}
 
 
 def run_id(identity: Mapping[str, Any]) -> str:
