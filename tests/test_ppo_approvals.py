@@ -41,9 +41,10 @@ def noop(_steps: int) -> None:
     pass
 
 
-def run(approval, seeds=2, env=None, **kwargs):
+def run(approval, seeds=2, env=None, progress_calls=None, **kwargs):
+    progress = noop if progress_calls is None else progress_calls.append
     return ppo.run_ppo(env=env, approval=approval, horizon=1, seeds=seeds, steps=TINY_STEPS,
-                       progress=noop, **TINY, **kwargs)
+                       progress=progress, **TINY, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +138,14 @@ def test_every_kind_trains_and_kinds_share_two_programs(kind_runs):
     finals = {k: r["per_seed"][0]["true_return"] for k, r in runs.items()}
     assert len(set(finals.values())) >= 4, finals
     json.dumps(runs[("learned", 0.0)])  # JSON-able
+
+
+def test_progress_reaches_the_callback_of_each_call_through_a_cached_program(kind_runs):
+    seen: list[int] = []
+    before = len(ppo._COMPILED)
+    run(ApprovalConfig(kind="continuation"), progress_calls=seen)
+    assert len(ppo._COMPILED) == before  # the shared-table program of kind_runs, reused
+    assert seen == [0, 128, 256, 384]
 
 
 def test_learned_reports_approval_quality(kind_runs):
