@@ -11,6 +11,7 @@ the evaluator critic on a short-episode board (where states repeat within a few 
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -296,3 +297,23 @@ def test_spectrum_ppo_example_file_is_valid_and_covers_every_family():
         seeds.setdefault(json.dumps(run.without("seed"), sort_keys=True), set()).add(run.seed)
     assert {len(s) for s in seeds.values()} == {5} and len(seeds) == 21
     assert any(c["env"]["blockers"] == 2 for c in configs)  # the hack-free control
+
+
+def test_evaluator_critic_program_has_no_lapack(tables):
+    """The critic's update (scans, segment sums) adds no LAPACK call (see test_no_lapack.py)."""
+    import jax
+    import jax.numpy as jnp
+
+    from monarl.envs import camera_dropbox as cd
+
+    config = ppo.PPOConfig(total_steps=TINY_STEPS, **TINY)
+    train = ppo.make_train(config, cd.make_params(), horizon=1, tables=tables)
+    keys = jnp.stack([jax.random.PRNGKey(s) for s in range(2)])
+    table = jnp.zeros((50, tables.num_states, 4), jnp.float32)
+    critic = ppo.EvaluatorArgs(values=jnp.zeros((2, 51, tables.num_states), jnp.float32),
+                               lr=jnp.asarray(0.5), steps=jnp.asarray(3, jnp.int32))
+    axes = ppo.EvaluatorArgs(values=0, lr=None, steps=None)
+    lowered = jax.jit(jax.vmap(train, in_axes=(0, None, None, axes))).lower(
+        keys, table, None, critic)
+    targets = set(re.findall(r"custom_call\s+@([\w.]+)", lowered.as_text()))
+    assert not [t for t in targets if "lapack" in t.lower()], targets
