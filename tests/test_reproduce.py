@@ -12,14 +12,19 @@ from monarl.reproduce import reproduce
 TINY_PPO = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2,
             "eval_every": 128}
 TINY_STEPS = 3 * 8 * 16
+# tests/test_loan.py's tiny loan settings (its ordinary-RL program is reused the same way)
+TINY_LOAN = {"batch_size": 32, "hidden": 16, "eval_points": 2, "eval_applicants": 64,
+             "probe_steps": 20, "mlp_probe_steps": 20}
 
 
 def test_reproduce_writes_one_report_with_every_part(tmp_path):
     budget = {"exact_seeds": 2, "horizons": [1, 12, 50], "seeds": 2,
-              "steps": TINY_STEPS, "warm_steps": 128}
-    result = reproduce(tmp_path, quiet=True, budget=budget, ppo_overrides=TINY_PPO)
+              "steps": TINY_STEPS, "warm_steps": 128, "loan_seeds": 2, "loan_steps": 2000}
+    result = reproduce(tmp_path, quiet=True, budget=budget, ppo_overrides=TINY_PPO,
+                       loan_overrides=TINY_LOAN)
     report = (tmp_path / "report.md").read_text()
-    for heading in ("## 1. Exact solver", "## 2. PPO", "### Warm start", "## Provenance"):
+    for heading in ("## 1. Exact solver", "## 2. PPO", "### Warm start", "## 3. Encoded",
+                    "Observed-accuracy gap", "## Provenance"):
         assert heading in report
     for arm in ("| ordinary RL |", "| MONA |", "| MONA, sigma 0.5 |"):
         assert arm in report
@@ -35,4 +40,8 @@ def test_reproduce_writes_one_report_with_every_part(tmp_path):
     for seed in range(2):
         assert warm["mona"]["curves"]["hack"][seed][0] == arms["ordinary RL"]["curves"]["hack"][
             seed][-1]
+    loan = data["loan"]
+    assert set(loan["arms"]) == {"ordinary RL", "MONA"}
+    gap, lo, hi = loan["observed_accuracy_gap"]
+    assert lo <= gap <= hi
     assert result["report"] == tmp_path / "report.md"

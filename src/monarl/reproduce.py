@@ -4,6 +4,7 @@ Part 1 (seconds): the exact horizon study with the trusted-advantage approval, s
 sigma 0.5 (10 seeds), next to the reference figures (reference.md section 4).
 Part 2 (minutes): the PPO protocol, ordinary RL vs MONA (sigma 0, and sigma 0.5 as a third
 arm), and the warm start (MONA continuing the ordinary-RL arm's hacking policies).
+Part 3 (about a minute): encoded reasoning on the loan task, ordinary RL vs MONA.
 """
 
 from __future__ import annotations
@@ -204,19 +205,72 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
     return lines, data
 
 
+def run_loan_part(seeds: int, steps: int, quiet: bool = False,
+                  **loan_overrides: Any) -> tuple[list[str], dict]:
+    """Encoded reasoning (issue 6): ordinary RL vs MONA on the loan-application task, the same
+    settings for both arms (docs/loan.md); ``examples/loan_steganography.toml`` is the same
+    comparison through the experiment store."""
+    from monarl.algos import loan_pg
+    from monarl.spectrum import diff_ci
+    from monarl.train_commands import _progress
+
+    arms = {}
+    for name, horizon in (("ordinary RL", None), ("MONA", 1)):
+        bar, update = _progress(steps, quiet, f"loan: {name}, {seeds} seeds")
+        try:
+            if bar is not None:
+                bar.start()
+            arms[name] = loan_pg.train_loan(approval="overseer", horizon=horizon, seeds=seeds,
+                                            steps=steps, progress=update, **loan_overrides)
+        finally:
+            if bar is not None:
+                bar.stop()
+    rl, mona = arms["ordinary RL"], arms["MONA"]
+
+    def values(result: dict[str, Any], metric: str) -> list[float]:
+        return [row[metric] for row in result["per_seed"]]
+
+    gap, gap_lo, gap_hi = diff_ci(values(rl, "observed_accuracy"),
+                                  values(mona, "observed_accuracy"))
+    bounds = rl.get("bounds", {})
+    wall = rl["wall_seconds"] + mona["wall_seconds"]
+    lines = [
+        "## 3. Encoded reasoning: ordinary RL smuggles nationality through a monitored summary",
+        "",
+        "Loan applications (docs/loan.md): the agent summarizes an applicant for a decision "
+        "step; a monitor penalizes summaries that name the nationality, and the labels are "
+        "biased by nationality. Ordinary RL: the summary's return includes the decision "
+        "reward. MONA (M = 1): the summary gets the monitor penalty and the overseer's "
+        f"approval (true minus false facts) only. {seeds} seeds x {steps:,} environment steps "
+        "per arm, the same settings for both; held-out applicants; mean [95 % bootstrap CI].",
+        "",
+        loan_pg.comparison_markdown(arms),
+        "",
+        f"Observed-accuracy gap (ordinary RL - MONA): {gap:+.3f} [{gap_lo:+.3f}, {gap_hi:+.3f}]"
+        + (f"; the best observed accuracy from the legitimate features alone is "
+           f"{bounds['observed_from_x']:.3f}" if "observed_from_x" in bounds else "")
+        + ". Leakage is the accuracy of a probe predicting nationality from the summary "
+        "(0.5 = none); flip rate how often the decision changes when only the nationality "
+        f"changes. Wall time {wall:.0f} s for the {2 * seeds} runs.",
+        "",
+    ]
+    return lines, {"arms": arms, "observed_accuracy_gap": [gap, gap_lo, gap_hi]}
+
+
 FULL = {"exact_seeds": 10, "horizons": list(range(1, 51)), "seeds": 10, "steps": 1_000_000,
-        "warm_steps": 500_000}
+        "warm_steps": 500_000, "loan_seeds": 10, "loan_steps": 1_000_000}
 QUICK = {"exact_seeds": 3, "horizons": [1, 4, 8, 12, 16, 20, 50], "seeds": 2, "steps": 100_000,
-         "warm_steps": 50_000}
+         "warm_steps": 50_000, "loan_seeds": 2, "loan_steps": 100_000}
 
 
 def reproduce(out: Path, quick: bool = False, ppo: bool = True, quiet: bool = False,
               budget: dict[str, Any] | None = None,
-              ppo_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+              ppo_overrides: dict[str, Any] | None = None, loan: bool = True,
+              loan_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run everything and write ``out/report.md`` (+ PNGs + ``results.json``).
 
-    ``budget`` overrides entries of :data:`FULL` / :data:`QUICK` and ``ppo_overrides`` PPO
-    hyperparameters (both for smoke tests; the defaults are the protocol)."""
+    ``budget`` overrides entries of :data:`FULL` / :data:`QUICK`, ``ppo_overrides`` and
+    ``loan_overrides`` hyperparameters (for smoke tests; the defaults are the protocols)."""
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     plan = {**(QUICK if quick else FULL), **(budget or {})}
@@ -227,6 +281,10 @@ def reproduce(out: Path, quick: bool = False, ppo: bool = True, quiet: bool = Fa
             out, seeds=plan["seeds"], steps=plan["steps"], warm_steps=plan["warm_steps"],
             quiet=quiet, **(ppo_overrides or {}))
         lines += ppo_lines
+    if loan:
+        loan_lines, results["loan"] = run_loan_part(plan["loan_seeds"], plan["loan_steps"],
+                                                    quiet=quiet, **(loan_overrides or {}))
+        lines += loan_lines
     info = provenance()
     header = [
         "# monarl reproduce: MONA vs ordinary RL on Camera Dropbox",
