@@ -271,9 +271,10 @@ def _ppo_module():
         ) from None
 
 
-def _ppo_loader():
-    ppo = _ppo_module()
-    cls = ppo.PPOConfig
+def settings_section(name: str, cls: type) -> spec_mod.Section:
+    """A section for an algorithm's settings dataclass with ``from_dict``/``to_dict`` (PPO,
+    loan): integers given for float fields become floats, and the dataclass's own error
+    messages, which name ``NAME.field``, are relabelled to where the value was written."""
 
     def build(data, label):
         if not isinstance(data, dict):
@@ -283,18 +284,25 @@ def _ppo_loader():
         try:
             return cls.from_dict(data)
         except (ValueError, TypeError) as exc:
-            message = str(exc)
-            if label != "ppo" and message.startswith("ppo"):
-                message = label + message[3:]
-            raise ConfigError(message) from None
+            raise ConfigError(_relabel(str(exc), name, label)) from None
 
-    section = spec_mod.Section(
-        "ppo",
+    return spec_mod.Section(
+        name,
         build,
         lambda: tuple(f.name for f in dataclasses.fields(cls)),
         dump=lambda obj: obj.to_dict(),
     )
-    return section, _run_ppo
+
+
+def _relabel(message: str, default: str, label: str) -> str:
+    """'loan_pg.x=...' -> 'LABEL.x=...' (the section's messages name their own prefix)."""
+    if label != default and message.startswith(default):
+        return label + message[len(default) :]
+    return message
+
+
+def _ppo_loader():
+    return settings_section("ppo", _ppo_module().PPOConfig), _run_ppo
 
 
 def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
@@ -403,13 +411,6 @@ def _loan_module():
         ) from None
 
 
-def _relabel(message: str, default: str, label: str) -> str:
-    """'loan_pg.x=...' -> 'LABEL.x=...' (the section's messages name their own prefix)."""
-    if label != default and message.startswith(default):
-        return label + message[len(default) :]
-    return message
-
-
 def _loan_sections() -> tuple[spec_mod.Section, ...]:
     from monarl.envs.loan import LoanEnvConfig
 
@@ -442,25 +443,7 @@ def _loan_sections() -> tuple[spec_mod.Section, ...]:
 
 
 def _loan_loader():
-    cls = _loan_module().LoanPGConfig
-
-    def build(data, label):
-        if not isinstance(data, dict):
-            raise ConfigError(f"{label} must be a table of settings, got {data!r}")
-        floats = spec_mod._float_fields(cls)
-        data = {k: float(v) if k in floats and type(v) is int else v for k, v in data.items()}
-        try:
-            return cls.from_dict(data)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(_relabel(str(exc), "loan_pg", label)) from None
-
-    section = spec_mod.Section(
-        "loan_pg",
-        build,
-        lambda: tuple(f.name for f in dataclasses.fields(cls)),
-        dump=lambda obj: obj.to_dict(),
-    )
-    return section, _run_loan
+    return settings_section("loan_pg", _loan_module().LoanPGConfig), _run_loan
 
 
 def _loan_check(run: spec_mod.RunSpec, prefix: str) -> None:

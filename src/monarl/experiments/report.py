@@ -645,15 +645,7 @@ def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
         for ax, m in zip(axes, OUTCOMES, strict=True):
             if m not in curve:
                 continue
-            ax.plot(xs, curve[m]["mean"], color=colors(i % 10), label=curve["label"])
-            ax.fill_between(
-                xs,
-                curve[m]["ci95_low"],
-                curve[m]["ci95_high"],
-                color=colors(i % 10),
-                alpha=0.2,
-                linewidth=0,
-            )
+            _band(ax, xs, curve[m], colors(i % 10), curve["label"])
     for ax, m in zip(axes, OUTCOMES, strict=True):
         ax.set_title(f"{m}")
         ax.set_xlabel("environment steps per seed")
@@ -667,6 +659,13 @@ def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _band(ax, xs: np.ndarray, stats: dict[str, Any], color, label: str) -> None:
+    """Mean line and shaded 95 % band of one condition's curve."""
+    ax.plot(xs, stats["mean"], color=color, label=label)
+    ax.fill_between(xs, stats["ci95_low"], stats["ci95_high"], color=color, alpha=0.2,
+                    linewidth=0)
 
 
 def metric_curve_plot(
@@ -685,15 +684,7 @@ def metric_curve_plot(
             if name not in curve:
                 continue
             xs = np.asarray(curve["env_steps"], np.float64)
-            ax.plot(xs, curve[name]["mean"], color=colors(i % 10), label=curve["label"])
-            ax.fill_between(
-                xs,
-                curve[name]["ci95_low"],
-                curve[name]["ci95_high"],
-                color=colors(i % 10),
-                alpha=0.2,
-                linewidth=0,
-            )
+            _band(ax, xs, curve[name], colors(i % 10), curve["label"])
         ax.set_title(name.replace("_", " "))
         ax.set_xlabel("environment steps per seed")
         ax.grid(alpha=0.3)
