@@ -495,8 +495,10 @@ def report(
                                                    "(JSON) here.")] = None,
     quiet: Annotated[bool, typer.Option(help="Print only errors.")] = False,
 ) -> None:
-    """Report a store: final fail / intended / hack and returns per condition (mean and 95 %
-    bootstrap CI over seeds), training curves, horizon plots, provenance."""
+    """Report a store: final metrics per condition (fail / intended / hack and returns, or the
+    loan task's accuracies, leakage and flip rate) as mean and 95 % bootstrap CI over seeds,
+    training curves, horizon plots, the safety-capability frontier and alignment tax when the
+    store holds several approval families or a hack-free control, and provenance."""
     from monarl.experiments.commands import CommandError, report_command
 
     try:
