@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,21 @@ def build_report(
     fixed = {k: flat[0].get(k) for k in keys if k not in varying}
     horizon_swept = "horizon" in varying
 
+    # Named variants label themselves; beside the name, show only the fields where a condition
+    # departs from the majority value (a 21-variant file varies 9 fields, most of them at their
+    # usual value in any one condition).
+    usual = {}
+    for k in varying:
+        value, count = Counter(json.dumps(f.get(k)) for f in flat).most_common(1)[0]
+        if count * 2 > len(flat):  # a majority value; with ties every field is shown
+            usual[k] = value
     out_conditions = []
     for cond, f in zip(conds, flat, strict=True):
         variant = next(iter(cond["variants"])) if len(cond["variants"]) == 1 else None
-        desc = ", ".join(f"{k}={_fmt_value(f.get(k))}" for k in varying)
+        shown = (
+            [k for k in varying if json.dumps(f.get(k)) != usual.get(k)] if variant else varying
+        )
+        desc = ", ".join(f"{k}={_fmt_value(f.get(k))}" for k in shown)
         label = f"{variant}: {desc}" if variant and desc else (variant or desc or "all runs")
         metrics = {}
         names = [m for m in cond["runs"][0]["final"] if all(m in r["final"] for r in cond["runs"])]
@@ -164,7 +175,7 @@ def build_report(
         )
 
     outcome_style = any(m in c["metrics"] for c in out_conditions for m in OUTCOMES)
-    if not outcome_style and ids is not None:  # conditions in the experiment file's order
+    if ids is not None and (labels or not outcome_style):  # the experiment file's order
         position = {rid: i for i, rid in enumerate(ids)}
         order = sorted(
             range(len(conds)),
