@@ -87,7 +87,14 @@ def _greedy(q: jax.Array, priority: jax.Array) -> jax.Array:
     return jnp.argmax(jnp.where(q >= best - TIE_TOLERANCE, priority, -jnp.inf), axis=-1)
 
 
-@partial(jax.jit, static_argnames=("levels", "tie_break", "keep"))
+# XLA's LLVM backend at optimization level 1 instead of the default: this program is a long
+# scan of small gathers and reductions, so on the 2-core machine its compilation took ~1.4 s
+# of a ~2 s cold sweep at the default level and ~0.6 s at level 1, with the same run time warm
+# (benchmarks/bench_exact.py). Only this program is affected.
+FAST_COMPILE = {"xla_backend_optimization_level": 1}
+
+
+@partial(jax.jit, static_argnames=("levels", "tie_break", "keep"), compiler_options=FAST_COMPILE)
 def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_break, keep):
     """Scan k = 1..levels: policy and exact evaluation of every horizon M = k."""
     batch, steps, num_states, num_actions = reward.shape
