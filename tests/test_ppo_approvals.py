@@ -249,11 +249,15 @@ def test_experiment_file_runs_every_kind_with_its_full_config(tmp_path, kind_run
         approval = summary["config"]["approval"]
         assert approval == spec.to_dict()["approval"]
         critic = approval.get("evaluator_lr") is not None
-        # the same numbers as run_ppo (same tables, seeds and program); the critic with k = 0
-        # is trusted MONA exactly
+        # the same numbers as run_ppo (same tables and seeds), and the critic with k = 0 is
+        # trusted MONA. Up to float32 rounding: in the full suite the two paths may run
+        # differently compiled programs (a CI run differed in the 8th digit); different tables
+        # or seeds would change the trained policies, far beyond this tolerance
         key = ("trusted", 0.0) if critic else (approval["kind"], approval["noise"])
         want = runs[key]["per_seed"][spec.seed]
-        assert summary["final"]["true_return"] == want["true_return"], key
+        for metric in ("true_return", "hack", "intended"):
+            got = summary["final"][metric]
+            assert got == pytest.approx(want[metric], rel=1e-5, abs=1e-6), (key, metric)
         if approval["kind"] == "learned":
             assert np.isfinite(summary["final"]["approval_rank_correlation"])
 
