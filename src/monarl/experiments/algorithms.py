@@ -261,14 +261,18 @@ register(
 # ppo --------------------------------------------------------------------------------------
 
 
-def _ppo_module():
+def _algorithm_module(algo: str, module: str):
+    """Import an algorithm's implementation lazily; a ConfigError naming it if that fails."""
     try:
-        return importlib.import_module("monarl.algos.ppo")
+        return importlib.import_module(module)
     except ImportError as exc:
         raise ConfigError(
-            f"algo='ppo' is not available: monarl.algos.ppo cannot be imported "
-            f"({exc}); it arrives with the PPO issue"
+            f"algo={algo!r} is not available: {module} cannot be imported ({exc})"
         ) from None
+
+
+def _ppo_module():
+    return _algorithm_module("ppo", "monarl.algos.ppo")
 
 
 def settings_section(name: str, cls: type) -> spec_mod.Section:
@@ -403,12 +407,7 @@ class LoanApproval:
 
 
 def _loan_module():
-    try:
-        return importlib.import_module("monarl.algos.loan_pg")
-    except ImportError as exc:
-        raise ConfigError(
-            f"algo='loan-pg' is not available: monarl.algos.loan_pg cannot be imported ({exc})"
-        ) from None
+    return _algorithm_module("loan-pg", "monarl.algos.loan_pg")
 
 
 def _loan_sections() -> tuple[spec_mod.Section, ...]:
