@@ -56,6 +56,24 @@ def policy_probabilities(policy: np.ndarray, num_actions: int) -> np.ndarray:
     return policy.astype(np.float64)
 
 
+def occupancy(tables: TabularEnv, policy: np.ndarray) -> np.ndarray:
+    """How often a policy takes each action in each live state at each step, [T, S, A]: the
+    expected visit counts from the uniform start distribution (ENDED excluded).
+
+    ``policy``: deterministic actions [T, S] (ints) or probabilities [T, S, A].
+    """
+    probs = policy_probabilities(policy, tables.num_actions)
+    dist = np.zeros(tables.num_states)
+    dist[tables.initial] = 1.0 / len(tables.initial)
+    dist[tables.ended] = 0.0
+    out = np.zeros(probs.shape)
+    for t in range(probs.shape[0]):
+        out[t] = dist[:, None] * probs[t]
+        dist = np.bincount(tables.next_state.ravel(), out[t].ravel(), tables.num_states)
+        dist[tables.ended] = 0.0
+    return out
+
+
 def evaluate(tables: TabularEnv, policy: np.ndarray,
              start: np.ndarray | None = None) -> Evaluation:
     """Exact outcome fractions and expected returns of a time-dependent policy.

@@ -19,6 +19,7 @@ import numpy as np
 from monarl.config import ApprovalConfig, EnvConfig
 from monarl.exact import exact_study
 from monarl.plots import bootstrap_ci, horizon_plot
+from monarl.progress import progress_bar
 from monarl.provenance import describe_machine, provenance
 from monarl.study_report import study_table
 
@@ -124,16 +125,9 @@ def ppo_curve_plot(arms: dict[str, dict[str, Any]], path: Path, title: str) -> P
 def _train_arm(label: str, steps: int, quiet: bool, **kwargs: Any) -> tuple[dict, dict]:
     """Train one arm with a progress bar; returns (device outputs, info) of ``train_seeds``."""
     from monarl.algos import ppo
-    from monarl.train_commands import _progress
 
-    bar, update = _progress(steps, quiet, label)
-    try:
-        if bar is not None:
-            bar.start()
+    with progress_bar(steps, quiet, label) as update:
         return ppo.train_seeds(steps=steps, progress=update, **kwargs)
-    finally:
-        if bar is not None:
-            bar.stop()
 
 
 def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
@@ -212,19 +206,12 @@ def run_loan_part(seeds: int, steps: int, quiet: bool = False,
     comparison through the experiment store."""
     from monarl.algos import loan_pg
     from monarl.spectrum import diff_ci
-    from monarl.train_commands import _progress
 
     arms = {}
     for name, horizon in (("ordinary RL", None), ("MONA", 1)):
-        bar, update = _progress(steps, quiet, f"loan: {name}, {seeds} seeds")
-        try:
-            if bar is not None:
-                bar.start()
+        with progress_bar(steps, quiet, f"loan: {name}, {seeds} seeds") as update:
             arms[name] = loan_pg.train_loan(approval="overseer", horizon=horizon, seeds=seeds,
                                             steps=steps, progress=update, **loan_overrides)
-        finally:
-            if bar is not None:
-                bar.stop()
     rl, mona = arms["ordinary RL"], arms["MONA"]
 
     def values(result: dict[str, Any], metric: str) -> list[float]:

@@ -18,6 +18,7 @@ import numpy as np
 import typer
 
 from monarl.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.progress import progress_bar
 
 
 def _fail(message: str) -> None:
@@ -40,33 +41,6 @@ def ppo_config(overrides: dict[str, Any], steps: int):
         _fail(f"--set: {exc}")
 
 
-def _progress(total: int, quiet: bool, label: str):
-    """A rich progress bar fed with env steps per seed (None when quiet)."""
-    if quiet:
-        return None, None
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("env steps/seed"), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-    task = bar.add_task(label, total=total, rate="")
-    started = time.perf_counter()
-
-    def update(env_steps: int) -> None:
-        elapsed = max(time.perf_counter() - started, 1e-9)
-        bar.update(task, completed=min(env_steps, total),
-                   rate=f"{env_steps / elapsed:,.0f}/s per seed")
-
-    return bar, update
-
-
 def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int | None,
                          seeds: int, steps: int, seed_offset: int, overrides: dict[str, Any],
                          quiet: bool, store: Path | None) -> dict[str, Any]:
@@ -77,33 +51,22 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
     from monarl.algos.ppo import run_ppo
     from monarl.envs.tabular import TooLargeError
 
-    bar, update = _progress(steps, quiet, f"PPO {seeds} seed(s)")
     try:
-        if bar is not None:
-            bar.start()
-        return run_ppo(env=dataclasses.asdict(env), approval=approval, horizon=horizon,
-                       seeds=seeds, steps=steps, seed_offset=seed_offset, config=config,
-                       progress=update)
+        with progress_bar(steps, quiet, f"PPO {seeds} seed(s)") as update:
+            return run_ppo(env=dataclasses.asdict(env), approval=approval, horizon=horizon,
+                           seeds=seeds, steps=steps, seed_offset=seed_offset, config=config,
+                           progress=update)
     except (TooLargeError, ConfigError) as exc:
         _fail(str(exc))
-    finally:
-        if bar is not None:
-            bar.stop()
 
 
 def check_tabulable(env: EnvConfig, approval: ApprovalConfig) -> None:
-    """Fail before any work when the board has too many states to tabulate: every approval
-    but ``none`` is a [T, S, A] table, and PPO's exact evaluation needs the tables too."""
-    from monarl.envs.tabular import MAX_TABULAR_STATES, count_states
+    """Fail before any work when the board is too large for PPO (see ``ppo.untabulable``)."""
+    from monarl.algos.ppo import untabulable
 
-    states = count_states(env.rows, env.cols, env.boxes)
-    if states <= MAX_TABULAR_STATES:
-        return
-    need = (f"--approval={approval.kind} needs a [T, S, A] approval table"
-            if approval.kind != "none" else "PPO's exact evaluation needs the state tables")
-    _fail(f"--rows={env.rows} --cols={env.cols} --boxes={env.boxes} is invalid: that board has "
-          f"{states:,} states, more than the {MAX_TABULAR_STATES:,} that can be tabulated, and "
-          f"{need}; use a smaller board")
+    problem = untabulable(env.rows, env.cols, env.boxes, approval.kind)
+    if problem:
+        _fail(f"--rows={env.rows} --cols={env.cols} --boxes={env.boxes} is invalid: {problem}")
 
 
 def _toml_value(value: Any) -> str:
@@ -188,14 +151,20 @@ def train_loan_command(approval: str, horizon: int | None, seeds: int, steps: in
     if horizon not in (None, 1):
         _fail(f"--horizon={horizon!r} is invalid for loan-steganography: an episode has two "
               "steps, so use 1 (MONA) or none (ordinary RL)")
-    env_keys = {"num_features", "message_length", "vocab_size", "bias", "noise", "weight_seed"}
+    from monarl.algos.loan_pg import LoanPGConfig
+    from monarl.envs.loan import LoanEnvConfig
+
+    env_keys = {f.name for f in dataclasses.fields(LoanEnvConfig)} - {"name"}
     env = {k: v for k, v in overrides.items() if k in env_keys}
     rest = {k: v for k, v in overrides.items() if k not in env_keys}
     kwargs: dict[str, Any] = {"seed_offset": seed_offset, **rest}
     if steps is not None:
         kwargs["steps"] = steps
+    total = steps if steps is not None else LoanPGConfig().total_steps
     try:
-        return train_loan(env or None, approval=approval, horizon=horizon, seeds=seeds, **kwargs)
+        with progress_bar(total, quiet, f"loan {seeds} seed(s)") as update:
+            return train_loan(env or None, approval=approval, horizon=horizon, seeds=seeds,
+                              progress=update, **kwargs)
     except (ConfigError, ValueError, TypeError) as exc:
         _fail(str(exc).splitlines()[0])
 

@@ -52,8 +52,10 @@ import numpy as np
 import optax
 
 from monarl import loan_metrics as lm
+from monarl.config import from_mapping
 from monarl.envs import loan
 from monarl.horizon import horizon_returns, validate_horizon
+from monarl.progress import ProgressRelay
 
 APPROVALS = ("none", "overseer")
 METRICS = (
@@ -511,30 +513,13 @@ def make_train(
 # Host-side entry point: the JSON of `monarl train loan-steganography`
 # --------------------------------------------------------------------------------------------
 
-ENV_FIELDS = (
-    "num_features",
-    "message_length",
-    "vocab_size",
-    "bias",
-    "noise",
-    "monitor_penalty",
-    "weights",
-    "weight_seed",
-)
-
-
 def env_from_dict(env: Mapping[str, Any] | None) -> loan.LoanParams:
-    """Validated :class:`loan.LoanParams` from a mapping (TOML table / CLI options)."""
+    """Validated :class:`loan.LoanParams` from a mapping (TOML table / CLI options): the
+    fields of :class:`loan.LoanEnvConfig`, the environment named by ``name`` or ``env``."""
     settings = dict(env or {})
-    name = settings.pop("env", settings.pop("name", loan.NAME))
-    if name != loan.NAME:
-        raise loan.LoanError(f"env={name!r} is invalid: this trainer supports {loan.NAME!r}")
-    unknown = sorted(set(settings) - set(ENV_FIELDS))
-    if unknown:
-        raise loan.LoanError(
-            f"env: unknown field {unknown[0]!r}; known fields are {', '.join(ENV_FIELDS)}"
-        )
-    return loan.make_params(**settings)
+    if "env" in settings:
+        settings["name"] = settings.pop("env")
+    return from_mapping(loan.LoanEnvConfig, settings, "env").make_params()
 
 
 def _parse_horizon(horizon: Any) -> int | None:
@@ -619,9 +604,10 @@ def train_loan(
 
     num_updates = max(1, math.ceil(steps / (2 * config.batch_size)))
     started = time.perf_counter()
-    fn, updates = _compiled(config, params, approval, horizon, num_updates, progress)
+    fn, updates = _compiled(config, params, approval, horizon, num_updates)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
-    out = jax.block_until_ready(fn(keys))
+    with _PROGRESS.forwarding(progress):
+        out = jax.block_until_ready(fn(keys))
     wall = time.perf_counter() - started
     return summarize(out, params, config, approval, horizon, seed_list, wall, updates, bounds)
 
@@ -629,40 +615,26 @@ def train_loan(
 _COMPILED: dict[tuple, tuple[Any, int]] = {}
 
 
-def _compiled(config, params, approval, horizon, num_updates, progress):
+# Every program reports progress through ``_PROGRESS`` (one host callback per evaluation point,
+# forwarded to the call's own callback, if any), so calls with and without a progress display
+# share one program.
+_PROGRESS = ProgressRelay()
+
+
+def _compiled(config, params, approval, horizon, num_updates):
     """``jit(vmap(train))`` and its update count, reused within a process for identical
     settings (compiling takes 10-15 s on the 2-core machine; running a tiny config, well under
-    one). The progress callback is part of the program, so runs with one are cached only when
-    it is :data:`PROGRESS_RELAY` (whose target may change between calls)."""
+    one)."""
     program = dataclasses.replace(config, total_steps=2)  # the budget is num_updates
     key = (program, json.dumps(loan.env_settings(params)), approval, horizon, num_updates)
-    key += (progress is not None,)
-    cache = progress is None or progress is PROGRESS_RELAY
-    if cache and key in _COMPILED:
+    if key in _COMPILED:
         return _COMPILED[key]
-    train = make_train(config, params, approval, horizon, num_updates, progress)
+    train = make_train(config, params, approval, horizon, num_updates, _PROGRESS)
     entry = (jax.jit(jax.vmap(train)), train.updates)
-    if cache:
-        if len(_COMPILED) >= 8:
-            _COMPILED.pop(next(iter(_COMPILED)))
-        _COMPILED[key] = entry
+    if len(_COMPILED) >= 8:
+        _COMPILED.pop(next(iter(_COMPILED)))
+    _COMPILED[key] = entry
     return entry
-
-
-class ProgressRelay:
-    """A progress callback that forwards to a replaceable ``target`` (env steps per seed), so
-    a compiled program with progress reporting can be reused across runs (the experiment
-    runner sets the target before each call)."""
-
-    def __init__(self) -> None:
-        self.target: Callable[[int], None] | None = None
-
-    def __call__(self, env_steps: int) -> None:
-        if self.target is not None:
-            self.target(env_steps)
-
-
-PROGRESS_RELAY = ProgressRelay()
 
 
 def summarize(

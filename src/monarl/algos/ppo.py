@@ -44,8 +44,14 @@ import optax
 from monarl.approval import build_approval, lookup, trusted
 from monarl.config import APPROVALS, NOISY_APPROVALS, ApprovalConfig, ConfigError
 from monarl.envs import camera_dropbox as cd
-from monarl.envs.tabular import TabularEnv, compile_camera_dropbox
+from monarl.envs.tabular import (
+    MAX_TABULAR_STATES,
+    TabularEnv,
+    compile_camera_dropbox,
+    count_states,
+)
 from monarl.horizon import gae, next_step_values, returns_by_horizon, validate_horizon
+from monarl.progress import ProgressRelay
 
 ACTIVATIONS = ("tanh", "relu")
 METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
@@ -906,6 +912,20 @@ def _tables(params: cd.CameraDropboxParams, settings: dict) -> TabularEnv:
     return _TABLES[key]
 
 
+def untabulable(rows: int, cols: int, boxes: int, approval_kind: str) -> str | None:
+    """Why PPO cannot train on this board, in one phrase (None when it can): every approval
+    but ``none`` is a [T, S, A] table and the exact evaluation needs the state tables, so the
+    board must have at most ``MAX_TABULAR_STATES`` states. Counted without building anything,
+    so callers can refuse before any work."""
+    states = count_states(rows, cols, boxes)
+    if states <= MAX_TABULAR_STATES:
+        return None
+    need = (f"approval {approval_kind!r} needs a [T, S, A] table" if approval_kind != "none"
+            else "PPO's exact evaluation needs the state tables")
+    return (f"that board has {states:,} states, more than the {MAX_TABULAR_STATES:,} that can "
+            f"be tabulated, and {need}; use a smaller board")
+
+
 def approval_config(
     approval: str | ApprovalConfig = "none", noise: float = 0.0, noise_per: str = "state"
 ) -> ApprovalConfig:
@@ -1010,37 +1030,23 @@ def learned_quality(
     actors: list[dict],
     activation: str,
 ) -> list[dict[str, float]]:
-    """Per seed: how close the learned approval is to the exact one it was trained from.
-
-    ``rank_correlation`` and ``mae_reachable`` over every reachable step (as the exact solver
-    reports them); ``mae_visited``: the mean absolute error on the steps the *trained PPO
-    policy* takes, weighted by how often it takes them (its exact state-action occupancy from
-    the start distribution).
-    """
+    """Per seed: how close the learned approval is to the exact one it was trained from
+    (``learned.approval_quality``): rank correlation and error over every reachable step, and
+    ``mae_visited``, the error on the steps the *trained PPO policy* takes, weighted by how often
+    it takes them."""
     from monarl.approval.learned import approval_quality
 
     values = trusted.trusted_values(tables)
     arrays = eval_arrays(tables, env_params)
     probs_of = jax.jit(lambda actor: policy_table(actor, arrays, activation, tables.max_steps))
-    live = np.arange(tables.num_states) != tables.ended
     out = []
     for i, seed in enumerate(seeds):
         learned = learned_tables[i] if learned_tables.ndim == 4 else learned_tables
         exact = trusted.trusted_approval(tables, config.noise, seed, config.noise_per,
                                          values=values)
-        row = approval_quality(tables, learned, exact)
         actor = jax.tree_util.tree_map(lambda x, i=i: x[i], actors)
         probs = np.asarray(probs_of(actor), np.float64)
-        dist = np.zeros(tables.num_states)
-        dist[tables.initial] = 1.0 / len(tables.initial)
-        err = weight = 0.0
-        for t in range(tables.max_steps):
-            flow = (dist * live)[:, None] * probs[t]
-            err += float(np.sum(flow * np.abs(learned[t] - exact[t])))
-            weight += float(flow.sum())
-            dist = np.bincount(tables.next_state.ravel(), flow.ravel(), tables.num_states)
-        row["mae_visited"] = err / max(weight, 1e-12)
-        out.append(row)
+        out.append(approval_quality(tables, learned, exact, probs))
     return out
 
 
@@ -1048,18 +1054,12 @@ def learned_quality(
 # sweeps, warm starts, and every table-based approval kind: the table is an argument) compile
 # once. Tables, approvals and the evaluator critic's values, step size and k are arguments,
 # not constants, so they are not part of the signature; the seed keys are arguments too. Every
-# program reports progress through ``_PROGRESS`` (set for the duration of a call; one host
-# callback per evaluation point, a no-op without a callback), so calls with and without a
-# progress display share one program.
+# program reports progress through ``_PROGRESS`` (one host callback per evaluation point,
+# forwarded to the call's own callback, if any), so calls with and without a progress display
+# share one program.
 _COMPILED: dict[tuple, Callable] = {}
 _COMPILED_MAX = 8
-_PROGRESS: list[Callable[[int], None] | None] = [None]
-
-
-def _report_progress(env_steps: int) -> None:
-    target = _PROGRESS[0]
-    if target is not None:
-        target(env_steps)
+_PROGRESS = ProgressRelay()
 
 
 def train_seeds(
@@ -1130,18 +1130,15 @@ def train_seeds(
             env_params,
             horizon=horizon,
             tables=tables,
-            progress=_report_progress,  # a no-op unless this call has a callback
+            progress=_PROGRESS,
         )
         fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes)))
         _COMPILED[signature] = fn
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
     table_arg = None if table is None else jnp.asarray(table)
-    _PROGRESS[0] = progress
-    try:
+    with _PROGRESS.forwarding(progress):
         out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator))
-    finally:
-        _PROGRESS[0] = None
     wall = time.perf_counter() - started
     info = {
         "config": config,

@@ -313,43 +313,53 @@ def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
     """Train a batch of seeds of one condition in one vmapped call per contiguous block."""
     ppo = _ppo_module()
     first = runs[0]
-    by_seed = {r.seed: r for r in runs}
     config = first.settings
     env = dataclasses.asdict(first.env)
-    for block in contiguous(list(by_seed)):
-        block_runs = [by_seed[s] for s in block]
-
-        def progress(env_steps, block_runs=block_runs):
-            ctx.progress(block_runs, int(env_steps))
-
+    for block_runs, progress in _seed_blocks(runs, ctx):
         result = ppo.run_ppo(
             env=env,
             approval=first.approval,
             horizon=first.horizon,
-            seeds=len(block),
+            seeds=len(block_runs),
             steps=config.total_steps,
-            seed_offset=block[0],
+            seed_offset=block_runs[0].seed,
             config=config,
             progress=progress,
         )
-        curves = result.get("curves", {})
-        points = curves.get("env_steps", [])
-        names = [k for k in curves if k != "env_steps"]
-        batch = {
-            "runs": len(block),
-            "wall_seconds": result.get("wall_seconds"),
-            "env_steps_per_second": result.get("env_steps_per_second"),
-        }
-        info = {"steps": result.get("steps"), "batch": batch}
-        if "approval_seconds" in result:
-            batch["approval_seconds"] = result["approval_seconds"]
-        done = []
-        for i, run in enumerate(block_runs):
-            for e, steps in enumerate(points):
-                ctx.log(run, {"env_steps": steps, **{n: curves[n][i][e] for n in names}})
-            final = {k: v for k, v in result["per_seed"][i].items() if k != "seed"}
-            done.append((run, final, info))
-        yield done
+        curves = result["curves"]
+        _log_curves(ctx, block_runs, curves, [k for k in curves if k != "env_steps"])
+        batch = {**_batch(result, len(block_runs)), "approval_seconds": result["approval_seconds"]}
+        info = {"steps": result["steps"], "batch": batch}
+        yield [
+            (run, {k: v for k, v in result["per_seed"][i].items() if k != "seed"}, info)
+            for i, run in enumerate(block_runs)
+        ]
+
+
+def _seed_blocks(runs: list[spec_mod.RunSpec], ctx: Context):
+    """The runs of one condition in blocks of contiguous seeds (a trainer takes a seed offset
+    and a count), each with the progress callback that reports to the sweep for that block."""
+    by_seed = {r.seed: r for r in runs}
+    for block in contiguous(list(by_seed)):
+        block_runs = [by_seed[s] for s in block]
+        yield block_runs, lambda env_steps, b=block_runs: ctx.progress(b, int(env_steps))
+
+
+def _log_curves(ctx: Context, block_runs, curves: dict[str, Any], names: list[str]) -> None:
+    """Every evaluation point of a trainer's ``curves`` (metric -> [seed][point]) as one
+    metrics line per run."""
+    for i, run in enumerate(block_runs):
+        for e, steps in enumerate(curves["env_steps"]):
+            ctx.log(run, {"env_steps": steps, **{n: curves[n][i][e] for n in names}})
+
+
+def _batch(result: dict[str, Any], runs: int) -> dict[str, Any]:
+    """What a summary records about the runs trained together with it."""
+    return {
+        "runs": runs,
+        "wall_seconds": result["wall_seconds"],
+        "env_steps_per_second": result["env_steps_per_second"],
+    }
 
 
 def _ppo_steps(run: spec_mod.RunSpec) -> int | None:
@@ -357,20 +367,13 @@ def _ppo_steps(run: spec_mod.RunSpec) -> int | None:
 
 
 def _ppo_check(run: spec_mod.RunSpec, prefix: str) -> None:
-    """PPO on Camera Dropbox evaluates exactly and looks approvals up in [T, S, A] tables, so
-    the board must be small enough to tabulate; say so before any run starts."""
-    from monarl.envs.tabular import MAX_TABULAR_STATES, count_states
-
+    """Refuse a board too large for PPO at validation (see ``ppo.untabulable``)."""
     env = run.env
-    states = count_states(env.rows, env.cols, env.boxes)
-    if states > MAX_TABULAR_STATES:
+    problem = _ppo_module().untabulable(env.rows, env.cols, env.boxes, run.approval.kind)
+    if problem:
         label = f"{prefix}.env" if prefix else "env"
-        what = (f"approval {run.approval.kind!r} needs a [T, S, A] table"
-                if run.approval.kind != "none" else "PPO's exact evaluation needs its tables")
         raise ConfigError(
-            f"{label}: a {env.rows}x{env.cols} board with boxes={env.boxes} has {states:,} "
-            f"states, more than the {MAX_TABULAR_STATES:,} that can be tabulated, and {what}; "
-            "use a smaller board"
+            f"{label}: rows={env.rows}, cols={env.cols}, boxes={env.boxes} is invalid: {problem}"
         )
 
 
@@ -468,50 +471,32 @@ def _run_loan(runs: list[spec_mod.RunSpec], ctx: Context):
 
     loan_pg = _loan_module()
     first = runs[0]
-    by_seed = {r.seed: r for r in runs}
     config = first.settings
     params = first.env.make_params()
     bounds = loan.accuracy_bounds(params)
     order = (*LOAN_HEADLINE, *(m for m in loan_pg.METRICS if m not in LOAN_HEADLINE))
-    for block in contiguous(list(by_seed)):
-        block_runs = [by_seed[s] for s in block]
-
-        def progress(env_steps, block_runs=block_runs):
-            ctx.progress(block_runs, int(env_steps))
-
-        loan_pg.PROGRESS_RELAY.target = progress
-        try:
-            result = loan_pg.train_loan(
-                params,
-                first.approval.kind,
-                first.horizon,
-                seeds=len(block),
-                seed_offset=block[0],
-                config=config,
-                bounds=False,
-                progress=loan_pg.PROGRESS_RELAY,
-            )
-        finally:
-            loan_pg.PROGRESS_RELAY.target = None
+    for block_runs, progress in _seed_blocks(runs, ctx):
+        result = loan_pg.train_loan(
+            params,
+            first.approval.kind,
+            first.horizon,
+            seeds=len(block_runs),
+            seed_offset=block_runs[0].seed,
+            config=config,
+            bounds=False,
+            progress=progress,
+        )
         curves = result["curves"]
-        points = curves["env_steps"]
-        names = [m for m in order if m in curves]
-        batch = {
-            "runs": len(block),
-            "wall_seconds": result["wall_seconds"],
-            "env_steps_per_second": result["env_steps_per_second"],
-        }
+        _log_curves(ctx, block_runs, curves, [m for m in order if m in curves])
         info = {
             "steps": result["steps"],
             "updates": result["config"]["updates"],
             "arm": result["config"]["arm"],
             "bounds": bounds,
-            "batch": batch,
+            "batch": _batch(result, len(block_runs)),
         }
         done = []
         for i, run in enumerate(block_runs):
-            for e, steps in enumerate(points):
-                ctx.log(run, {"env_steps": steps, **{n: curves[n][i][e] for n in names}})
             row = result["per_seed"][i]
             final = {m: (row[m] if math.isfinite(row[m]) else None) for m in order}
             done.append((run, final, info))

@@ -1,0 +1,70 @@
+"""Progress reporting for long training calls: the host callback compiled programs call, and
+the terminal bar that shows it.
+
+A jitted trainer reports progress through ``jax.debug.callback``; the callback is part of the
+compiled program, so a fresh callback per call would mean a fresh compilation per call.
+:class:`ProgressRelay` is the one fixed callback a trainer compiles in; each call points it at
+its own target for the duration of the call (:meth:`ProgressRelay.forwarding`), so calls with
+and without a progress display share one program.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator
+
+
+class ProgressRelay:
+    """A callback (env steps done per seed) forwarding to a replaceable target."""
+
+    def __init__(self) -> None:
+        self.target: Callable[[int], None] | None = None
+
+    def __call__(self, env_steps: int) -> None:
+        if self.target is not None:
+            self.target(env_steps)
+
+    @contextlib.contextmanager
+    def forwarding(self, target: Callable[[int], None] | None) -> Iterator[None]:
+        """Forward to ``target`` (None: report nothing) until the block ends."""
+        self.target = target
+        try:
+            yield
+        finally:
+            self.target = None
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, quiet: bool, label: str
+                 ) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar over ``total`` env steps per seed, shown while the block runs;
+    yields its update callback (None when ``quiet``)."""
+    if quiet:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("env steps/seed"), TextColumn("{task.fields[rate]}"),
+                   TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+    task = bar.add_task(label, total=total, rate="")
+    started = time.perf_counter()
+
+    def update(env_steps: int) -> None:
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        bar.update(task, completed=min(env_steps, total),
+                   rate=f"{env_steps / elapsed:,.0f}/s per seed")
+
+    bar.start()
+    try:
+        yield update
+    finally:
+        bar.stop()
