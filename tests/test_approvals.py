@@ -93,3 +93,36 @@ def test_bad_approval_settings(kwargs, field):
     with pytest.raises(ConfigError) as err:
         ApprovalConfig(**kwargs).validate()
     assert f"approval.{field}=" in str(err.value)
+
+
+def test_an_approval_is_the_whole_training_reward(paper_tables):
+    """MONA trains on the approval, which contains the step's observed reward once (the public
+    code's training reward); the observed reward is not added again. No approval: observed."""
+    from monarl.exact import training_reward
+
+    approval = trusted.trusted_approval(paper_tables)
+    np.testing.assert_array_equal(
+        training_reward(paper_tables, "observed", ApprovalConfig(kind="trusted"), 0), approval)
+    observed = paper_tables.reward_table("observed")
+    t, s = 3, int(paper_tables.initial[0])
+    values = trusted.trusted_values(paper_tables)
+    nxt = paper_tables.next_state[s]
+    np.testing.assert_allclose(approval[t, s], observed[s] + values[t + 1, nxt] - values[t, s])
+    np.testing.assert_array_equal(
+        training_reward(paper_tables, "observed", ApprovalConfig(), 0)[t], observed)
+    with pytest.raises(ConfigError, match="reward='true' is invalid with approval 'trusted'"):
+        training_reward(paper_tables, "true", ApprovalConfig(kind="trusted"), 0)
+
+
+def test_trusted_value_pays_the_last_step_nothing(paper_tables):
+    """The overseer values the steps that earn approval (approval is 0 at the last step): V[T-1]
+    and V[T] are 0, so noise leaves them exact, and V[T-2] is the best one-step true reward."""
+    values = trusted.trusted_values(paper_tables)
+    steps = paper_tables.max_steps
+    assert values.shape == (steps + 1, paper_tables.num_states)
+    assert not values[steps - 1:].any()
+    np.testing.assert_allclose(values[steps - 2],
+                               paper_tables.reward_table("true").max(axis=-1))
+    noisy = trusted.noisy_values(values, 0.5, seed=0)
+    assert not noisy[steps - 1:].any()
+    assert (noisy[steps - 2] != values[steps - 2]).mean() > 0.8

@@ -141,6 +141,21 @@ def test_every_kind_trains_and_kinds_share_two_programs(kind_runs):
     json.dumps(runs[("learned", 0.0)])  # JSON-able
 
 
+def test_an_approval_replaces_the_observed_reward(kind_runs, monkeypatch):
+    """PPO trains on the approval alone (it already contains the step's observed reward): an
+    approval table that *is* the observed reward trains exactly as the bare observed reward."""
+    def observed_table(tables, config, noise=0.0, seeds=None, noise_per="state"):
+        return np.broadcast_to(tables.reward_table("observed"),
+                               (tables.max_steps,) + tables.next_state.shape).astype(np.float32)
+
+    plain = run("none")
+    monkeypatch.setattr(ppo, "approval_tables", observed_table)
+    as_approval = run(ApprovalConfig(kind="trusted"))  # the shared-table program of kind_runs
+    np.testing.assert_array_equal(np.asarray(as_approval["curves"]["true_return"]),
+                                  np.asarray(plain["curves"]["true_return"]))
+    assert as_approval["per_seed"] == plain["per_seed"]
+
+
 def test_progress_reaches_the_callback_of_each_call_through_a_cached_program(kind_runs):
     seen: list[int] = []
     before = len(ppo._COMPILED)

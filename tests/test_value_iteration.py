@@ -49,9 +49,30 @@ def test_noisy_approval_short_horizon_fails_often():
     assert by_h[50]["hack"] == pytest.approx(1.0)
 
 
+# reference.md section 4, MONA with sigma 0.5 (mean of 10 noise seeds): fail / intended / hack
+REFERENCE_SIGMA_HALF = {1: (0.56, 0.45, 0.0), 4: (0.34, 0.65, 0.01), 8: (0.0, 0.88, 0.12),
+                        12: (0.0, 0.96, 0.04), 16: (0.0, 0.80, 0.20), 20: (0.0, 0.76, 0.24),
+                        50: (0.0, 0.0, 1.0)}
+
+
+def test_noisy_overseer_matches_reference_within_seed_noise():
+    """Our sigma 0.5 curve against the public code's (a mean of 10 noise seeds): per-seed outcomes
+    are nearly all-or-nothing at M >= 12, so a 10-seed mean moves by ~0.14 (one SD); each entry
+    must lie within 3 SD of the difference of two such means (ours over 30 seeds)."""
+    horizons = list(REFERENCE_SIGMA_HALF)
+    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted", noise=0.5), horizons,
+                        seeds=30, with_baselines=False)
+    for row in study["results"]:
+        per_seed = np.array([[s[k] for k in ("fail", "intended", "hack")]
+                             for s in row["per_seed"]])
+        sd = per_seed.std(axis=0, ddof=1)
+        bound = 3 * np.sqrt(sd**2 / 10 + sd**2 / 30) + 0.03
+        gap = np.abs(per_seed.mean(axis=0) - np.array(REFERENCE_SIGMA_HALF[row["horizon"]]))
+        assert (gap <= bound).all(), (row["horizon"], gap, bound)
+
+
 def test_sweep_equals_single_solves(paper_tables, observed_per_step):
-    reward = np.stack([observed_per_step + trusted.trusted_approval(paper_tables, 0.5, s)
-                       for s in range(2)])
+    reward = np.stack([trusted.trusted_approval(paper_tables, 0.5, s) for s in range(2)])
     sweep = vi.horizon_sweep(paper_tables, reward, [1, 7, 20], seeds=np.arange(2))
     for i, h in enumerate([1, 7, 20]):
         single = evaluate(paper_tables, vi.solve(paper_tables, reward, h, seeds=np.arange(2)))
@@ -60,7 +81,7 @@ def test_sweep_equals_single_solves(paper_tables, observed_per_step):
 
 
 def test_same_seed_same_policy_and_ties_are_seeded(paper_tables, observed_per_step):
-    reward = observed_per_step + trusted.trusted_approval(paper_tables)
+    reward = trusted.trusted_approval(paper_tables)
     a = vi.solve(paper_tables, reward, 12, seeds=1)
     b = vi.solve(paper_tables, reward, 12, seeds=1)
     c = vi.solve(paper_tables, reward, 12, seeds=2)
@@ -70,8 +91,22 @@ def test_same_seed_same_policy_and_ties_are_seeded(paper_tables, observed_per_st
     assert np.array_equal(first, vi.solve(paper_tables, reward, 12, seeds=99, tie_break="first"))
 
 
+def test_exact_ties_leave_rounding_to_the_larger_float(paper_tables):
+    """``random``: only bitwise-equal Q are tied (the public code's rule); ``random-near``: Q
+    within 1e-9 are tied too and each seed picks at random among them."""
+    shape = (paper_tables.max_steps, paper_tables.num_states, paper_tables.num_actions)
+    reward = np.zeros(shape)
+    reward[..., 2] = 1e-12  # LEFT better by rounding-sized amounts only
+    exact = vi.solve(paper_tables, reward, 1, seeds=np.arange(4))
+    assert (exact == 2).all()
+    near = vi.solve(paper_tables, reward, 1, seeds=np.arange(4), tie_break="random-near")
+    assert (near != 2).mean() > 0.5
+    reward[..., 2] = 0.0  # a true four-way tie: both rules pick at random
+    assert (vi.solve(paper_tables, reward, 1, seeds=0) != 2).mean() > 0.5
+
+
 def test_policy_window_agrees_at_one_and_full(paper_tables, observed_per_step):
-    reward = observed_per_step + trusted.trusted_approval(paper_tables, 0.5, 3)
+    reward = trusted.trusted_approval(paper_tables, 0.5, 3)
     for h in (1, None):
         opt = vi.solve(paper_tables, reward, h, seeds=0, window="optimal")
         own = vi.solve(paper_tables, reward, h, seeds=0, window="policy")
@@ -80,7 +115,7 @@ def test_policy_window_agrees_at_one_and_full(paper_tables, observed_per_step):
 
 def test_policy_window_matches_brute_force(paper_tables, observed_per_step):
     """window='policy': Q_t(s,a) must equal r + the policy's own (M-1)-step sum from s'."""
-    reward = observed_per_step + trusted.trusted_approval(paper_tables, 0.5, 1)
+    reward = trusted.trusted_approval(paper_tables, 0.5, 1)
     m = 5
     policy = vi.solve(paper_tables, reward, m, seeds=0, window="policy", tie_break="first")[0]
     nxt = paper_tables.next_state

@@ -57,6 +57,7 @@ class NoisePer(StrEnum):
 
 class TieBreak(StrEnum):
     random = "random"
+    random_near = "random-near"
     first = "first"
 
 
@@ -178,7 +179,9 @@ def solve(
     seeds: Annotated[int, typer.Option(help="Noise / tie-breaking seeds (results are averaged)."
                                        )] = 1,
     tie_break: Annotated[TieBreak, typer.Option(
-        help="Among equally good actions: seeded random priority, or the first (U, D, L, R)."
+        help="Among equally good actions: random = seeded random choice among exactly equal "
+        "Q (the public code's rule; rounding splits near-ties); random-near = also among Q "
+        "within 1e-9; first = the first (U, D, L, R) within 1e-9."
     )] = TieBreak.random,
     window: Annotated[Window, typer.Option(
         help="optimal: each step plans its M-step window optimally (public code's "

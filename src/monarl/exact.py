@@ -1,10 +1,10 @@
 """The exact horizon study: solve Camera Dropbox for every optimization horizon M and evaluate.
 
 This is the library function behind ``monarl solve`` and the exact-solver runs of experiments.
-It builds the training reward from the two MONA knobs (reward trained on + approval, then the
-horizon), solves exactly for each horizon and noise seed, and returns the JSON shape documented
-in the README (per horizon: mean fractions fail / intended / hack, expected observed and true
-returns, and the same per seed).
+It builds the training reward from the two MONA knobs (the approval, or the bare reward
+without one; then the horizon), solves exactly for each horizon and noise seed, and returns the
+JSON shape documented in the README (per horizon: mean fractions fail / intended / hack,
+expected observed and true returns, and the same per seed).
 """
 
 from __future__ import annotations
@@ -33,11 +33,29 @@ def tables_for(env: EnvConfig) -> TabularEnv:
 
 def training_reward(tables: TabularEnv, reward: str, approval: ApprovalConfig, seed: int,
                     values: np.ndarray | None = None) -> np.ndarray:
-    """[T, S, A] training reward: the reward trained on, plus the approval (if any)."""
-    base = tables.reward_table(reward)
-    per_step = np.broadcast_to(base, (tables.max_steps,) + base.shape)
+    """[T, S, A] training reward: the approval when there is one, else the bare ``reward``.
+
+    An approval already contains the step's observed reward (reference.md section 3:
+    ``R_obs(s') + V(t+1, s') - V(t, s)``, 0 at the last step), so it *is* MONA's training reward,
+    as in the public code; adding the observed reward again would count it twice.
+    """
+    check_reward(reward, approval)
     table = build_approval(tables, approval, seed, trusted_values=values)
-    return per_step if table is None else per_step + table
+    if table is not None:
+        return table
+    base = tables.reward_table(reward)
+    return np.broadcast_to(base, (tables.max_steps,) + base.shape)
+
+
+def check_reward(reward: str, approval: ApprovalConfig) -> None:
+    """``reward`` names what ordinary RL / ``none`` trains on; an approval brings its own."""
+    if reward not in REWARDS:
+        raise ConfigError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
+    if approval.kind != "none" and reward != "observed":
+        raise ConfigError(
+            f"reward={reward!r} is invalid with approval {approval.kind!r}: an approval is the "
+            "whole training reward of a step (it contains the step's observed reward); "
+            "reward='true' needs approval 'none'")
 
 
 def _summary(fractions: np.ndarray, observed: np.ndarray, true: np.ndarray, length: np.ndarray,
@@ -87,8 +105,7 @@ def exact_study(env: EnvConfig, approval: ApprovalConfig, horizons: list[int | N
                 window: str = "optimal", seed_offset: int = 0,
                 with_baselines: bool = True) -> dict[str, Any]:
     """Solve and evaluate every horizon for ``seeds`` noise/tie seeds; returns the JSON shape."""
-    if reward not in REWARDS:
-        raise ConfigError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
+    check_reward(reward, approval)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds={seeds!r} is invalid: must be an integer >= 1")
     if tie_break not in vi.TIE_BREAKS:
@@ -110,7 +127,7 @@ def exact_study(env: EnvConfig, approval: ApprovalConfig, horizons: list[int | N
         for seed in batch_seeds:
             table = build_approval(tables, approval, seed, trusted_values=values)
             rows.append(np.broadcast_to(base, (tables.max_steps,) + base.shape[1:])
-                        if table is None else base + table)
+                        if table is None else table)
             if approval.kind == "learned":
                 quality.append(learned_quality(tables, table, approval, seed, values, rows[-1]))
         parts.append(vi.horizon_sweep(tables, np.stack(rows), horizons, np.asarray(batch_seeds),

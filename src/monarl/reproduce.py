@@ -33,16 +33,21 @@ REFERENCE_VI = {
 
 
 def comparison_table(studies: dict[float, dict[str, Any]]) -> str:
-    lines = ["| M | sigma | reference fail / intended / hack | monarl fail / intended / hack |",
-             "|---|---|---|---|"]
+    """Reference against monarl by M, with the 95 % bootstrap CI over seeds of monarl's intended
+    fraction (a 10-seed mean of the noisy overseer moves by about 0.14 at M >= 12, where each
+    seed is nearly all-intended or all-hack)."""
+    lines = ["| M | sigma | reference fail / intended / hack | monarl fail / intended / hack "
+             "| monarl intended, 95 % CI |", "|---|---|---|---|---|"]
     for sigma, ref in REFERENCE_VI.items():
         by_h = {r["horizon"]: r for r in studies[sigma]["results"]}
         for m, (f, i, h) in ref.items():
             if m not in by_h:
                 continue
             r = by_h[m]
+            lo, hi = bootstrap_ci(np.asarray([p["intended"] for p in r["per_seed"]]))
             lines.append(f"| {m} | {sigma:g} | {f:.2f} / {i:.2f} / {h:.2f} | "
-                         f"{r['fail']:.2f} / {r['intended']:.2f} / {r['hack']:.2f} |")
+                         f"{r['fail']:.2f} / {r['intended']:.2f} / {r['hack']:.2f} "
+                         f"| [{lo:.2f}, {hi:.2f}] |")
     return "\n".join(lines)
 
 
@@ -56,7 +61,8 @@ def run_exact_part(out: Path, seeds: int, horizons: list[int | None]) -> tuple[l
     lines = [
         "## 1. Exact solver: where hacking appears as the optimization horizon M grows",
         "",
-        "MONA = observed reward + trusted-advantage approval (the true reward's optimal value), "
+        "MONA trains on the trusted-advantage approval R_obs(s') + V(t+1, s') - V(t, s) (V the "
+        "true reward's optimal value; it contains the step's observed reward), "
         f"optimized over M steps; solved exactly for every M and evaluated on all "
         f"{studies[0.0]['initial_states']} start states. Ordinary RL (observed reward, full "
         f"horizon): hack {base['ordinary_rl']['hack']:.0%}, observed return "

@@ -6,9 +6,11 @@ entry points :func:`run_ppo` (the JSON of ``monarl train``) and :func:`run_warm_
 
 The two MONA knobs enter in exactly two places, and nowhere else:
 
-1. *Approval*: the training reward of a step is the observed reward plus, when an approval table
+1. *Approval*: the training reward of a step is the observed reward, or, when an approval table
    ``[T, S, A]`` is given, ``approval[t, s, a]`` looked up at the step's own state and time
-   (``approval/lookup.py``). Ordinary RL passes ``approval_table=None``.
+   (``approval/lookup.py``). An approval already contains the step's observed reward
+   (``R_obs(s') + V(t+1, s') - V(t, s)``), so it replaces the observed reward rather than being
+   added to it, as in the public code. Ordinary RL passes ``approval_table=None``.
 2. *Horizon*: ``horizon=None`` uses full-horizon GAE (ordinary RL); ``horizon=M`` uses M-step
    returns and a fixed-horizon critic with one head per horizon 1..M (``horizon.py``), so no
    value from beyond step t+M-1 reaches step t.
@@ -412,7 +414,7 @@ class Transition(NamedTuple):
     action: jax.Array
     logp: jax.Array
     values: jax.Array  # [N, heads]
-    reward: jax.Array  # training reward (observed + approval)
+    reward: jax.Array  # training reward (the approval for MONA, else observed)
     terminated: jax.Array
     done: jax.Array
     ep_observed: jax.Array  # episode observed return, valid where done
@@ -466,8 +468,9 @@ def make_train(
     Args:
         config: hyperparameters (validated here).
         env_params: Camera Dropbox parameters (``camera_dropbox.make_params``).
-        approval_table: ``[T, S, A]`` approval added to the observed reward (MONA), or None
-            (ordinary RL). ``train``'s own ``approval_table`` argument overrides it per call, so
+        approval_table: ``[T, S, A]`` approval trained on instead of the observed reward
+            (MONA; it contains the step's observed reward), or None (ordinary RL).
+            ``train``'s own ``approval_table`` argument overrides it per call, so
             noise seeds can be vmapped; it must be given here or there whenever used.
         horizon: None (full return, GAE) or M >= 1 (M-step returns, M critic heads).
         eval_every: overrides ``config.eval_every``.
@@ -617,10 +620,10 @@ def make_train(
                 judged, t_idx, s_idx = evaluator_approval(
                     approval, runner.evaluator, env_state, action
                 )
-                train_reward = reward + judged
+                train_reward = judged
                 critic_fields = {"t_idx": t_idx, "s_idx": s_idx, "observed": reward}
             elif approval is not None:
-                train_reward = reward + v_approval(approval, env_state, action, index, boxes)
+                train_reward = v_approval(approval, env_state, action, index, boxes)
             done = term | trunc
             ep_obs = ep_obs + reward
             ep_true = ep_true + info["true_reward"]
@@ -964,7 +967,7 @@ def approval_tables(
     seeds: list[int] | None = None,
     noise_per: str = "state",
 ) -> np.ndarray | None:
-    """The approval PPO adds to the observed reward, built by ``build_approval`` (the same
+    """The approval PPO trains on (MONA's whole step reward), built by ``build_approval`` (the same
     tables as the exact solver's): None for ``none``; one [T, S, A] table shared by all seeds
     when the approval does not depend on the seed; else [seeds, T, S, A], seed i's table built
     with the training seed ``seeds[i]`` (noise, learned labels and model). For PPO's evaluator

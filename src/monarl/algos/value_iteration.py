@@ -1,9 +1,10 @@
 """Exact finite-horizon solver with an optimization horizon M (the MONA knob, solved exactly).
 
 The problem. Steps t = 0..T-1; at step t the agent in state s takes a, enters s' = P[s, a] and
-receives the training reward R[t, s, a] (observed reward for ordinary RL, observed reward plus
-approval for MONA). With optimization horizon M, step t is optimized for the training rewards
-of steps t..t+M-1 only. Two readings of "the later steps of the window" exist:
+receives the training reward R[t, s, a] (observed reward for ordinary RL; for MONA the
+approval, which contains the step's observed reward). With optimization horizon M, step t is
+optimized for the training rewards of steps t..t+M-1 only. Two readings of "the later steps of
+the window" exist:
 
 - ``window="optimal"`` (default, the public code's semantics; it reproduces reference.md
   section 4): step t plans the whole window optimally and executes its first action,
@@ -17,11 +18,17 @@ of steps t..t+M-1 only. Two readings of "the later steps of the window" exist:
 
 M = None (or M >= T) is ordinary finite-horizon value iteration under both readings.
 
-Ties. Actions whose Q is within ``TIE_TOLERANCE`` of the best are tied. ``tie_break="random"``
-(default) picks among them by a priority drawn once per (t, s, a) from ``jax.random`` with the
-key ``PRNGKey(seed)``: reproducible, and different seeds make different (equally optimal)
-choices, so single runs near the hacking threshold can differ, as in the public code.
-``tie_break="first"`` takes the lowest action index (UP, DOWN, LEFT, RIGHT order).
+Ties. ``tie_break="random"`` (default) picks among the actions whose Q equals the best *exactly*
+(float64 equality) by a priority drawn once per (t, s, a) from ``jax.random`` with the key
+``PRNGKey(seed)``: reproducible, and different seeds make different (equally optimal) choices.
+This is the public code's rule, and it decides reference.md section 4's noisy column: Q values
+that are equal in exact arithmetic but reached along different sums (a noisy overseer's window
+telescopes along every path) differ by rounding, and then the larger float wins. Q is summed in
+the public code's order, ``R[t] + V_{t+1}(s')``, so the same near-ties resolve the same way.
+``tie_break="random-near"`` also treats Q within ``TIE_TOLERANCE`` of the best as tied (ties
+of exact arithmetic, all broken at random); with sigma = 0.5 it makes MONA hack more at
+M >= 12 than the public code (docs/exact.md). ``tie_break="first"`` takes the lowest action
+index (UP, DOWN, LEFT, RIGHT order) among Q within ``TIE_TOLERANCE``.
 
 Everything runs in float64 (``jax.enable_x64`` locally), so ties are ties and returns are exact.
 """
@@ -39,7 +46,7 @@ from monarl.evaluate import rollout_outcomes
 from monarl.horizon import validate_horizon
 
 TIE_TOLERANCE = 1e-9
-TIE_BREAKS = ("random", "first")
+TIE_BREAKS = ("random", "random-near", "first")
 WINDOWS = ("optimal", "policy")
 
 
@@ -82,9 +89,14 @@ def _priorities(seeds: jax.Array, shape: tuple[int, ...], tie_break: str) -> jax
                                                  jnp.float64))(seeds)
 
 
-def _greedy(q: jax.Array, priority: jax.Array) -> jax.Array:
+def tie_tolerance(tie_break: str) -> float:
+    """How far below the best Q an action still counts as tied under ``tie_break``."""
+    return 0.0 if tie_break == "random" else TIE_TOLERANCE
+
+
+def _greedy(q: jax.Array, priority: jax.Array, tolerance: float) -> jax.Array:
     best = q.max(axis=-1, keepdims=True)
-    return jnp.argmax(jnp.where(q >= best - TIE_TOLERANCE, priority, -jnp.inf), axis=-1)
+    return jnp.argmax(jnp.where(q >= best - tolerance, priority, -jnp.inf), axis=-1)
 
 
 # XLA's LLVM backend at optimization level 1 instead of the default: this program is a long
@@ -102,7 +114,7 @@ def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_
 
     def body(values, _):
         q = reward + values[:, 1:, :][:, :, next_state]  # [B, T, S, A]
-        policy = _greedy(q, priority).astype(jnp.int32)  # [B, T, S]
+        policy = _greedy(q, priority, tie_tolerance(tie_break)).astype(jnp.int32)  # [B, T, S]
         values = values.at[:, :steps].set(q.max(axis=-1))
         result = jax.vmap(lambda p: rollout_outcomes(p, *tables_arrays))(policy)
         return values, (result, policy if keep else None)
@@ -171,7 +183,8 @@ def solve(tables: TabularEnv, reward: np.ndarray, horizon: int | None,
     with jax.enable_x64(True):
         if window == "policy":
             priority = np.asarray(_priorities(jnp.asarray(seeds), reward.shape[1:], tie_break))
-            return _solve_own_policy(tables, reward, window_len, priority)
+            return _solve_own_policy(tables, reward, window_len, priority,
+                                     tie_tolerance(tie_break))
         _, policies = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds),
                                             jnp.asarray(tables.next_state),
                                             _tables_arrays(tables), window_len, tie_break, True)
@@ -179,7 +192,7 @@ def solve(tables: TabularEnv, reward: np.ndarray, horizon: int | None,
 
 
 def _solve_own_policy(tables: TabularEnv, reward: np.ndarray, window_len: int,
-                      priority: np.ndarray) -> np.ndarray:
+                      priority: np.ndarray, tolerance: float) -> np.ndarray:
     """``window="policy"``: backward induction where the window's later steps follow pi."""
     batch, steps, num_states, _ = reward.shape
     extra = window_len - 1  # steps after t that count for step t
@@ -207,7 +220,7 @@ def _solve_own_policy(tables: TabularEnv, reward: np.ndarray, window_len: int,
             tail = to_go[:, u] - to_go[:, u + span][rows, pos]
         q = reward[:, t] + tail[:, nxt]  # [B, S, A]
         best = q.max(axis=-1, keepdims=True)
-        tied = q >= best - TIE_TOLERANCE
+        tied = q >= best - tolerance
         action = np.where(tied, priority[:, t], -np.inf).argmax(axis=-1).astype(np.int32)
         policy[:, t] = action
         succ = nxt[cols, action]  # [B, S]

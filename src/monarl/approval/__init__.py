@@ -10,6 +10,9 @@ Each family lives in its own module:
 - ``continuation``: the observed return of a frozen trusted policy continuing the episode;
 - ``leak``: mixes in the realized future return -- a negative control, never a method.
 
+An approval is MONA's whole training reward for a step: every family's table already contains the
+step's observed reward (the trusted one is ``R_obs(s') + V(t+1, s') - V(t, s)``, reference.md
+section 3), exactly as the public code trains on it; the observed reward is never added on top.
 ``none`` returns None: the training reward is the observed reward alone.
 """
 

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monarl.algos.value_iteration import optimal_values
-from monarl.approval.trusted import advantage_approval
+from monarl.approval.trusted import advantage_approval, overseer_values
 from monarl.envs.tabular import TabularEnv
 
 
@@ -21,5 +20,5 @@ def leak_approval(tables: TabularEnv, trusted: np.ndarray, weight: float) -> np.
     """``(1 - w) * trusted + w * (observed advantage under the observed-optimal future)``."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"leak={weight!r} is invalid: must be in [0, 1]")
-    leaked = advantage_approval(tables, optimal_values(tables, tables.reward_table("observed")))
+    leaked = advantage_approval(tables, overseer_values(tables, tables.reward_table("observed")))
     return (1.0 - weight) * trusted + weight * leaked

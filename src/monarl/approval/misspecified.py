@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monarl.algos.value_iteration import optimal_values
+from monarl.approval.trusted import overseer_values
 from monarl.envs.tabular import TabularEnv
 
 
@@ -23,5 +23,5 @@ def mixed_reward(tables: TabularEnv, misspec: float) -> np.ndarray:
 
 
 def misspecified_values(tables: TabularEnv, misspec: float) -> np.ndarray:
-    """V[t, s] of the mixed reward (t = 0..T)."""
-    return optimal_values(tables, mixed_reward(tables, misspec))
+    """V[t, s] of the mixed reward (t = 0..T; the trusted overseer's convention)."""
+    return overseer_values(tables, mixed_reward(tables, misspec))

@@ -9,6 +9,12 @@ and 0 at the last step. Summed over a window of M steps it telescopes to the win
 return plus V_trusted at the window's end minus at its start, so M = T gives back ordinary RL
 (potential shaping) and M = 1 is pure foresight.
 
+The overseer's value counts the steps that earn approval: approval is 0 at the last step, so
+V_trusted(t, s) is the optimal true return of steps t..T-2 and V_trusted(T-1, .) = 0, the public
+code's convention (its value iteration pays the last step nothing). It matters with noise: a 0
+entry stays exact, so at step T-2 the approval is noise-free and a noisy overseer's agent that
+waited beside a box still pushes it in (reference.md section 4, sigma 0.5 at M = 1).
+
 Noise models an imperfect overseer: Gaussian noise of std ``sigma`` is added to V_trusted once
 per state (the same at every t; entries with |V| <= 1e-5, such as ENDED and the last step, stay
 exact, as in the public code), or, with ``per="step"``, independently per (t, s, a) to the
@@ -26,9 +32,18 @@ NOISE_PER = ("state", "step")
 EXACT_BELOW = 1e-5
 
 
+def overseer_values(tables: TabularEnv, reward: np.ndarray) -> np.ndarray:
+    """V[t, s], t = 0..T, of an overseer valuing ``reward`` [S, A]: the optimal return of the
+    steps t..T-2 that earn approval, so V[T-1] = V[T] = 0."""
+    steps = tables.max_steps
+    values = np.zeros((steps + 1, tables.num_states))
+    values[:steps] = optimal_values(tables, reward, steps=steps - 1)
+    return values
+
+
 def trusted_values(tables: TabularEnv) -> np.ndarray:
-    """V_trusted[t, s], t = 0..T: optimal values of the true reward."""
-    return optimal_values(tables, tables.reward_table("true"))
+    """V_trusted[t, s], t = 0..T: the overseer's optimal values of the true reward."""
+    return overseer_values(tables, tables.reward_table("true"))
 
 
 def noisy_values(values: np.ndarray, sigma: float, seed: int) -> np.ndarray:
