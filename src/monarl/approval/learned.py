@@ -111,7 +111,9 @@ def fit_learned_approval(tables: TabularEnv, exact_approval: np.ndarray, seed: i
     advantage ``R_obs(s') + V_hat(t+1, s') - V_hat(t, s)`` (V_hat = 0 at the step limit and in
     ENDED), fit so that this matches the labels: the learned approval keeps the potential form
     of the exact one, so it telescopes over a window like the trusted approval. For ``outcome``
-    labels the network predicts the label of (t, s, s') directly.
+    labels the network predicts the label of (t, s, s') directly, and the approval is the step's
+    observed reward plus that prediction: like every approval it is MONA's whole training reward,
+    so it carries the step's own reward.
     """
     config = config or LearnedApprovalConfig()
     if not isinstance(config.labels, int) or config.labels < 1:
@@ -183,7 +185,7 @@ def fit_learned_approval(tables: TabularEnv, exact_approval: np.ndarray, seed: i
         x = np.concatenate([_time_state_features(t_idx, s_idx, feats, steps),
                             _time_state_features(t_idx + 1, nxt_a, feats, steps)], axis=1)
         approval[t_idx, s_idx, a] = np.asarray(apply(params, jnp.asarray(x)))
-    return approval
+    return approval + tables.reward_table("observed")[None]
 
 
 def _rank(values: np.ndarray) -> np.ndarray:
