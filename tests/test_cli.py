@@ -73,6 +73,7 @@ def test_rollout_step_limit(tmp_path, capsys):
     (["solve", "--approval", "leak", "--leak", "-0.1"], "--leak=-0.1"),
     (["solve", "--approval", "trusted", "--leak", "0.5"], "applies only to approval leak"),
     (["solve", "--seeds", "0"], "--seeds=0"),
+    (["solve", "--reward", "true", "--approval", "trusted"], "--reward=true is invalid"),
     (["solve", "--reward", "fake"], "'fake' is not one of"),
 ])
 def test_solve_bad_input(tmp_path, capsys, args, fragment):

@@ -121,6 +121,10 @@ BAD = {
         ["base.exact.window", "optimal, policy"],
     ),
     "bad seeds": ("[base]\nseeds = 0", ["base.seeds=0", "integer >= 1"]),
+    "true reward with an approval": (
+        '[base.exact]\nreward = "true"\n[base.approval]\nkind = "trusted"',
+        ["exact.reward='true'", "approval 'trusted'", "whole training reward"],
+    ),
 }
 
 

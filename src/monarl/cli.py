@@ -207,6 +207,10 @@ def solve(
         fail(_option_message(str(exc)))
     if seeds < 1:
         fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
+    if reward.value != "observed" and approval_cfg.kind != "none":
+        fail(f"--reward={reward.value} is invalid with --approval {approval_cfg.kind}: an "
+             "approval is the whole training reward of a step (it contains the step's observed "
+             "reward); --reward true needs --approval none")
     check_writable_target(json_path, "--json")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
