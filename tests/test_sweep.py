@@ -255,14 +255,15 @@ def test_two_concurrent_sweeps_share_a_store_without_duplicates(tmp_path):
     assert sum(pids.values()) == 48
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_local_executor_runs_tasks(tmp_path, workers):
+@pytest.mark.parametrize(("workers", "light"), [(1, False), (1, True), (2, False)])
+def test_local_executor_runs_tasks(tmp_path, workers, light):
     from monarl.experiments.executors import LocalExecutor
 
     sweep = parse_sweep(SMALL.replace("seeds = 3", "seeds = 1"), tmp_path / "s.toml")
     store = Store(tmp_path / "st")
     store.init()
-    executor = LocalExecutor(workers)
+    executor = LocalExecutor(workers, light)
+    assert executor.synchronous == (workers == 1 and light)
     try:
         tasks = sweep_mod.plan_tasks(sweep.runs, workers, str(store.root))
         results = [executor.submit(t).result(timeout=300) for t in tasks]

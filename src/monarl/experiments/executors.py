@@ -3,8 +3,9 @@
 
 - ``local`` (default): a process pool sized to the machine, ``spawn`` start method (JAX is not
   fork-safe). Workers die with the sweep (Linux ``PR_SET_PDEATHSIG``), so ``kill -9`` of the
-  sweep stops its work too. With one worker, tasks run in a thread of the sweep process itself
-  (no start-up cost, easiest to debug).
+  sweep stops its work too. With one worker, tasks run in the sweep process itself (no start-up
+  cost, easiest to debug): light tasks (the exact solver) in its main thread, between progress
+  updates, others in a thread so the display and Ctrl-C stay responsive during long runs.
 - ``ray``: Ray tasks (``pip install 'monarl[ray]'``), on a local Ray instance started for the
   sweep or on a cluster (``--address``). Every node must see the store at the same path.
 """
@@ -97,11 +98,42 @@ class InlineExecutor:
         self._thread.join()
 
 
+class MainThreadExecutor:
+    """Runs each task when it is submitted, in the calling (main) thread; the sweep loop submits
+    one task at a time and updates the progress display in between (``synchronous``).
+
+    Why not the worker thread: the exact solver allocates and frees tens of MB per call, and in a
+    second thread those allocations come from another malloc arena, which returns them to the
+    system and faults them back in on every call. On the 2-core machine the same exact-solver
+    calls took a median 5-11 % longer in a thread than in the main thread (more page faults:
+    ~31k against ~25k per 10-seed call), most of what the store and executor added to a sweep
+    of short runs (benchmarks/bench_sweep.py). Light tasks are short, so a Ctrl-C waits at most
+    one of them."""
+
+    workers = 1
+    synchronous = True
+
+    def submit(self, task: Task) -> cf.Future:
+        fut: cf.Future = cf.Future()
+        fut.set_running_or_notify_cancel()
+        try:
+            fut.set_result(execute_task(task))
+        except Exception as exc:  # noqa: BLE001 - handed to the sweep loop like a pool's
+            fut.set_exception(exc)
+        return fut
+
+    def shutdown(self, cancel: bool = False) -> None:
+        pass
+
+
 class LocalExecutor:
-    def __init__(self, workers: int | None = None):
+    def __init__(self, workers: int | None = None, light: bool = False):
         self.workers = max(1, workers or machine_workers())
-        if self.workers == 1:
-            self._pool: cf.Executor | InlineExecutor = InlineExecutor()
+        self.synchronous = self.workers == 1 and light
+        if self.synchronous:
+            self._pool: cf.Executor | InlineExecutor | MainThreadExecutor = MainThreadExecutor()
+        elif self.workers == 1:
+            self._pool = InlineExecutor()
         else:
             self._pool = cf.ProcessPoolExecutor(
                 self.workers,
@@ -110,7 +142,7 @@ class LocalExecutor:
             )
 
     def submit(self, task: Task) -> cf.Future:
-        if isinstance(self._pool, InlineExecutor):
+        if isinstance(self._pool, InlineExecutor | MainThreadExecutor):
             return self._pool.submit(task)
         return self._pool.submit(execute_task, task)
 
@@ -120,7 +152,7 @@ class LocalExecutor:
             for proc in list(getattr(self._pool, "_processes", {}).values()):
                 with contextlib.suppress(OSError, AttributeError):
                     proc.kill()
-        if isinstance(self._pool, InlineExecutor):
+        if isinstance(self._pool, InlineExecutor | MainThreadExecutor):
             self._pool.shutdown(cancel)
         else:
             self._pool.shutdown(wait=True, cancel_futures=cancel)

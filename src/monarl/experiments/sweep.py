@@ -205,10 +205,20 @@ def run_sweep(
     progress = _Progress(store, pending, quiet, console)
     waiting: dict[str, RunSpec] = {}
     futures: dict[cf.Future, Task] = {}
-    try:
-        for task in tasks:
+    # A synchronous executor runs a task inside submit(): feed it one task per loop turn so the
+    # progress display moves between tasks; others get every task at once.
+    backlog = list(tasks)
+    synchronous = bool(getattr(executor, "synchronous", False))
+
+    def feed() -> None:
+        while backlog and not (synchronous and futures):
+            task = backlog.pop(0)
             futures[executor.submit(task)] = task
-        while futures or waiting:
+
+    try:
+        feed()
+        while futures or waiting or backlog:
+            feed()
             if futures:
                 finished, _ = cf.wait(
                     list(futures), timeout=POLL_SECONDS, return_when=cf.FIRST_COMPLETED
@@ -243,10 +253,9 @@ def run_sweep(
                 elif not store.is_busy(rid):
                     del waiting[rid]
                     orphans.append(run)
-            for task in plan_tasks(
-                orphans, executor.workers, str(store.root), command, sweep.name, delay
-            ):
-                futures[executor.submit(task)] = task
+            backlog.extend(
+                plan_tasks(orphans, executor.workers, str(store.root), command, sweep.name, delay)
+            )
             progress.poll()
     except KeyboardInterrupt:
         outcome.interrupted = True
@@ -272,9 +281,9 @@ def local_factory(workers: int | None):
 
     def factory(n_tasks: int, light: bool = False) -> Executor:
         if workers is not None:
-            return LocalExecutor(workers)
+            return LocalExecutor(workers, light)
         wanted = n_tasks // LIGHT_TASKS_PER_WORKER if light else n_tasks
-        return LocalExecutor(max(1, min(machine_workers(), wanted)))
+        return LocalExecutor(max(1, min(machine_workers(), wanted)), light)
 
     return factory
 
