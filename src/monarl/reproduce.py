@@ -171,9 +171,9 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
         "",
         f"JAX PPO, the same hyperparameters for every arm (docs/ppo.md), {seeds} seeds x "
         f"{steps:,} environment steps per arm. Ordinary RL: observed reward, full horizon. "
-        "MONA: observed reward + trusted-advantage approval, horizon M = 1, with an exact "
-        "overseer (sigma 0, the paper's arm) and a noisy one (sigma 0.5 per state). "
-        "Fractions are exact (every start state, the stochastic policy) at the end of "
+        "MONA: the trusted-advantage approval (it contains the observed reward), horizon "
+        "M = 1, with an exact overseer (sigma 0, the paper's arm) and a noisy one (sigma 0.5 "
+        "per state). Fractions are exact (every start state, the stochastic policy) at the end of "
         "training; mean [95 % bootstrap CI over seeds].",
         "",
         *rows,
