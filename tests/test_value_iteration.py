@@ -136,3 +136,16 @@ def test_bad_horizon_rejected(paper_tables, observed_per_step):
     for bad in (0, -3, 1.5, True):
         with pytest.raises(ValueError, match="horizon"):
             vi.solve(paper_tables, observed_per_step, bad)
+
+
+def test_noisy_reference_check_script_runs():
+    """examples/noisy_reference_check.py (quoted in the README) runs and prints every M."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "examples" / "noisy_reference_check.py"
+    out = subprocess.run([sys.executable, str(script), "--seeds", "12", "--draws", "50"],
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    rows = [line for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r.split("|")[1]) for r in rows] == [1, 4, 8, 12, 16, 20, 50]
