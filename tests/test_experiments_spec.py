@@ -59,6 +59,7 @@ def test_run_ids_are_stable_and_normalized():
         "algo": "exact",
         "horizon": 4,
         "seed": 1,
+        "semantics": 2,
         "approval": {"kind": "trusted"},
     }
     full = a.to_dict()

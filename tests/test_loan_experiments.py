@@ -12,7 +12,7 @@ from monarl.algos import loan_pg
 from monarl.cli import main
 from monarl.experiments import algorithms
 from monarl.experiments import sweep as sweep_mod
-from monarl.experiments.spec import SpecError, build_run, load_sweep, parse_sweep
+from monarl.experiments.spec import SpecError, build_run, load_sweep, parse_sweep, run_id
 from monarl.experiments.store import Store
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -83,14 +83,21 @@ def test_loan_run_ids_are_normalized():
     assert w.env.weights == (1.0, 2.0, 2.0) and w.to_dict()["env"]["weights"] == [1.0, 2.0, 2.0]
 
 
-def test_exact_and_ppo_run_ids_unchanged():
-    """Literal ids computed before algorithms could bring their own env/approval sections."""
+def test_exact_and_ppo_run_ids_change_only_with_their_semantics_version():
+    """Literal ids: the ones computed before algorithms could bring their own env/approval
+    sections are still what the identity gives without its ``semantics`` key, and the
+    semantics version (2 for exact and ppo since the approval fix) makes the current ids."""
     sweep = load_sweep(EXAMPLES / "horizon_sweep.toml")
-    assert (sweep.ids[0], sweep.ids[-1]) == ("810abbcfb1a37071", "cd8bf140261d8afa")
+    assert (sweep.ids[0], sweep.ids[-1]) == ("a0af2d614e5744c7", "55b8ca7aff1293aa")
+    legacy = {k: v for k, v in sweep.runs[0].identity().items() if k != "semantics"}
+    assert run_id(legacy) == "810abbcfb1a37071"
     exact = build_run(
         {"algo": "exact", "horizon": 4, "seed": 1, "approval": {"kind": "trusted", "noise": 0.5}}
     )
-    assert exact.run_id == "fc124a11c9ea9db4"
+    assert exact.identity()["semantics"] == 2
+    assert exact.run_id == "207894abafe4035b"
+    assert run_id({k: v for k, v in exact.identity().items() if k != "semantics"}) == (
+        "fc124a11c9ea9db4")
     pytest.importorskip("monarl.algos.ppo")
     ppo = build_run(
         {
@@ -101,7 +108,10 @@ def test_exact_and_ppo_run_ids_unchanged():
             "ppo": {"total_steps": 4000},
         }
     )
-    assert ppo.run_id == "009fb347b749d6a3"
+    assert ppo.run_id == "56bcda16108e30d6"
+    assert run_id({k: v for k, v in ppo.identity().items() if k != "semantics"}) == (
+        "009fb347b749d6a3")
+    assert "semantics" not in build_run({"algo": "loan-pg"}).identity()  # still version 1
 
 
 BAD = {

@@ -279,3 +279,31 @@ def test_ray_executor_on_a_local_instance(tmp_path):
     path = _write(tmp_path, SMALL.replace("seeds = 3", "seeds = 2"))
     assert main(["sweep", str(path), "--executor", "ray", "--workers", "2", "--quiet"]) == 0
     _check_store(tmp_path / "exp.store", load_sweep(path).ids)
+
+
+def test_runs_from_an_older_semantics_version_are_redone_and_left_out_of_reports(tmp_path):
+    """A run whose summary predates its algorithm's current semantics version (here: written
+    the way monarl wrote it before the approval fix, under the old id and without the
+    ``semantics`` key) is neither taken as done by a sweep nor shown by a report."""
+    from monarl.experiments.query import load_runs
+    from monarl.experiments.report import build_report
+    from monarl.experiments.spec import run_id
+
+    path = _write(tmp_path, SMALL)
+    sweep = load_sweep(path)
+    store = Store(tmp_path / "exp.store")
+    assert main(["sweep", str(path), "--quiet"]) == 0
+    first = sweep.runs[0]
+    summary = store.read_json(first.run_id, "summary.json")
+    assert summary["semantics"] == 2
+    old_id = run_id({k: v for k, v in first.identity().items() if k != "semantics"})
+    old_dir = store.run_dir(old_id)
+    old_dir.mkdir()
+    summary.pop("semantics")
+    summary["id"] = old_id
+    (old_dir / "summary.json").write_text(json.dumps(summary))
+    stale: list[str] = []
+    runs = load_runs(store, stale=stale)
+    assert stale == [old_id] and len(runs) == len(sweep.runs)
+    data = build_report(store)
+    assert data["stale_runs"] == 1 and data["runs"] == len(sweep.runs)

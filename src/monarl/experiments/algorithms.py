@@ -63,6 +63,12 @@ class Algorithm:
     metrics_note: str = ""
     """One paragraph for reports: what the final metrics mean (when they are not the
     fail / intended / hack fractions and returns)."""
+    semantics: int = 1
+    """Bumped when a release changes what a config of this algorithm computes. Above 1 it is
+    part of every run's identity, so runs from before the change get other ids: a sweep does
+    not take them as done, and reports leave them out (``query.load_runs``). 2 (exact, ppo):
+    the approval fix of 2026-11-25 (MONA trains on the approval alone, the overseer's value
+    pays the last step nothing, exact float ties)."""
     _loaded: tuple[spec_mod.Section, Runner] | None = None
     _own: dict[str, spec_mod.Section] | None = None
 
@@ -262,6 +268,7 @@ register(
         batch_fields=("seed", "horizon"),
         light=True,
         extra_check=_exact_check,
+        semantics=2,
     )
 )
 
@@ -393,6 +400,7 @@ register(
         batch_fields=("seed",),
         steps=_ppo_steps,
         extra_check=_ppo_check,
+        semantics=2,
     )
 )
 

@@ -21,18 +21,31 @@ def _store(store: str | Path | Store) -> Store:
     return store if isinstance(store, Store) else Store(store)
 
 
-def load_runs(store: str | Path | Store, ids: list[str] | None = None) -> list[dict[str, Any]]:
+def load_runs(store: str | Path | Store, ids: list[str] | None = None,
+              stale: list[str] | None = None) -> list[dict[str, Any]]:
     """Every finished run (its summary.json as a dict: id, algo, config, final, info, wall
-    seconds, ...), sorted by id; ``ids`` restricts to those runs."""
+    seconds, ...), sorted by id; ``ids`` restricts to those runs.
+
+    Runs computed before their algorithm's current ``semantics`` version (a release that changed
+    what the same config computes, see ``experiments.algorithms.Algorithm.semantics``) are left
+    out; their ids are appended to ``stale`` when a list is given."""
+    from monarl.experiments import algorithms
+
     st = _store(store)
     st.check()
     wanted = sorted(st.done_ids() if ids is None else set(ids) & st.done_ids())
     rows = []
     for rid in wanted:
         try:
-            rows.append(st.read_json(rid, "summary.json"))
+            row = st.read_json(rid, "summary.json")
         except (OSError, ValueError):
             continue  # removed or unreadable meanwhile: skip, never crash an analysis
+        algo = algorithms.REGISTRY.get(row.get("algo"))
+        if row.get("semantics", 1) < (algo.semantics if algo is not None else 1):
+            if stale is not None:
+                stale.append(rid)
+            continue
+        rows.append(row)
     return rows
 
 

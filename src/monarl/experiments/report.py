@@ -117,10 +117,13 @@ def build_report(
     title: str = "",
 ) -> dict[str, Any]:
     """All numbers of the report as one JSON-able dict (also written by ``--json``)."""
-    runs = load_runs(store, ids)
+    stale: list[str] = []
+    runs = load_runs(store, ids, stale=stale)
     if not runs:
         where = f"{store.root}" if ids is None else f"{store.root} for this experiment"
-        raise ReportError(f"no finished runs in {where}: run 'monarl sweep FILE' first")
+        more = (f" ({len(stale)} run(s) there predate a change in what their algorithm "
+                "computes and are left out)") if stale else ""
+        raise ReportError(f"no finished runs in {where}{more}: run 'monarl sweep FILE' first")
     labels = labels or {}
     conditions: dict[str, dict[str, Any]] = {}
     for run in sorted(runs, key=lambda r: (r["config"].get("seed", 0), r["id"])):
@@ -209,6 +212,7 @@ def build_report(
         "store": str(store.root),
         "runs": len(runs),
         "missing_runs": missing,
+        "stale_runs": len(stale),
         "varying": varying,
         "fixed": fixed,
         "conditions": out_conditions,
@@ -427,6 +431,11 @@ def _blocks(
         intro += (
             f" {data['missing_runs']} run(s) of the experiment are not finished yet and "
             "are left out."
+        )
+    if data.get("stale_runs"):
+        intro += (
+            f" {data['stale_runs']} run(s) in the store were computed before a change in what "
+            "their algorithm computes (its semantics version) and are left out."
         )
     blocks.append(("p", intro))
     metric_style = data.get("style") == "metrics"

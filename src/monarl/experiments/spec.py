@@ -187,6 +187,9 @@ class RunSpec:
     @functools.cached_property
     def _identity(self) -> dict[str, Any]:
         out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
+        semantics = _algorithms().get(self.algo).semantics
+        if semantics > 1:  # version 1 adds nothing, so ids from before versions stay as they were
+            out["semantics"] = semantics
         for name, obj in self.sections:
             section = section_for(self.algo, name)
             defaults = _defaults(section, self.algo)

@@ -116,6 +116,7 @@ def execute_task(task: Task) -> TaskResult:
                             "schema": SCHEMA_VERSION,
                             "sweep": task.sweep,
                             "algo": run.algo,
+                            "semantics": algo.semantics,
                             "config": run.to_dict(),
                             "final": final,
                             "info": {k: v for k, v in info.items() if k != "batch"},
