@@ -204,3 +204,13 @@ def test_ppo_is_a_registry_entry(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "monarl.algos.ppo", None)  # import fails
     with pytest.raises(SpecError, match="algo='ppo' is not available"):
         parse_sweep('[base]\nalgo = "ppo"', Path("p.toml"))
+
+
+def test_every_example_experiment_file_is_valid():
+    """Each examples/*.toml that is an experiment file expands without error (warm_start.toml
+    has its own format, read by ``run_warm_start_file``)."""
+    examples = Path(__file__).resolve().parents[1] / "examples"
+    files = sorted(p for p in examples.glob("*.toml") if p.name != "warm_start.toml")
+    assert len(files) >= 8
+    for path in files:
+        assert load_sweep(path).runs, path.name
