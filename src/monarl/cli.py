@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig, parse_horizons
+from monarl.config import ApprovalConfig, ConfigError, EnvConfig, check_reward, parse_horizons
 
 app = typer.Typer(
     help="MONA vs ordinary RL: solve exactly, train, sweep and report on multi-step reward "
@@ -207,10 +207,10 @@ def solve(
         fail(_option_message(str(exc)))
     if seeds < 1:
         fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
-    if reward.value != "observed" and approval_cfg.kind != "none":
-        fail(f"--reward={reward.value} is invalid with --approval {approval_cfg.kind}: an "
-             "approval is the whole training reward of a step (it contains the step's observed "
-             "reward); --reward true needs --approval none")
+    try:
+        check_reward(reward.value, approval_cfg)
+    except ConfigError as exc:
+        fail(_option_message(str(exc)).replace("'", ""))
     check_writable_target(json_path, "--json")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")

@@ -212,3 +212,14 @@ def parse_horizons(text: str, max_steps: int) -> list[int | None]:
         raise ConfigError(f"horizons={text!r} is invalid: {too_long[0]} exceeds the step limit "
                           f"max_steps={max_steps} (use 'none' for the full horizon)")
     return list(dict.fromkeys(result))
+
+
+def check_reward(reward: str, approval: ApprovalConfig) -> None:
+    """``reward`` names what ordinary RL / ``none`` trains on; an approval brings its own."""
+    if reward not in REWARDS:
+        raise ConfigError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
+    if approval.kind != "none" and reward != "observed":
+        raise ConfigError(
+            f"reward={reward!r} is invalid with approval {approval.kind!r}: an approval is the "
+            "whole training reward of a step (it contains the observed reward of the step); "
+            "reward='true' needs approval 'none'")

@@ -16,7 +16,7 @@ import numpy as np
 
 from monarl.algos import value_iteration as vi
 from monarl.approval import build_approval, trusted
-from monarl.config import REWARDS, ApprovalConfig, ConfigError, EnvConfig
+from monarl.config import ApprovalConfig, ConfigError, EnvConfig, check_reward
 from monarl.envs.tabular import TabularEnv, compile_camera_dropbox
 
 MEMORY_BUDGET_BYTES = 512 * 2**20  # per batch of noise seeds solved together
@@ -46,16 +46,6 @@ def training_reward(tables: TabularEnv, reward: str, approval: ApprovalConfig, s
     base = tables.reward_table(reward)
     return np.broadcast_to(base, (tables.max_steps,) + base.shape)
 
-
-def check_reward(reward: str, approval: ApprovalConfig) -> None:
-    """``reward`` names what ordinary RL / ``none`` trains on; an approval brings its own."""
-    if reward not in REWARDS:
-        raise ConfigError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
-    if approval.kind != "none" and reward != "observed":
-        raise ConfigError(
-            f"reward={reward!r} is invalid with approval {approval.kind!r}: an approval is the "
-            "whole training reward of a step (it contains the step's observed reward); "
-            "reward='true' needs approval 'none'")
 
 
 def _summary(fractions: np.ndarray, observed: np.ndarray, true: np.ndarray, length: np.ndarray,
@@ -122,14 +112,12 @@ def exact_study(env: EnvConfig, approval: ApprovalConfig, horizons: list[int | N
     parts, quality = [], []
     for start in range(0, len(seed_list), chunk):
         batch_seeds = seed_list[start:start + chunk]
-        base = tables.reward_table(reward)[None]
         rows = []
         for seed in batch_seeds:
-            table = build_approval(tables, approval, seed, trusted_values=values)
-            rows.append(np.broadcast_to(base, (tables.max_steps,) + base.shape[1:])
-                        if table is None else table)
-            if approval.kind == "learned":
-                quality.append(learned_quality(tables, table, approval, seed, values, rows[-1]))
+            rows.append(training_reward(tables, reward, approval, seed, values))
+            if approval.kind == "learned":  # the training reward is the learned approval
+                quality.append(learned_quality(tables, rows[-1], approval, seed, values,
+                                               rows[-1]))
         parts.append(vi.horizon_sweep(tables, np.stack(rows), horizons, np.asarray(batch_seeds),
                                       tie_break=tie_break, window=window))
     merged = {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}

@@ -243,14 +243,12 @@ def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
 
 def _exact_check(run: spec_mod.RunSpec, prefix: str) -> None:
     approval = run.approval
-    settings: ExactSettings = run.settings
-    if settings.reward != "observed" and approval.kind != "none":
-        label = f"{prefix}.exact.reward" if prefix else "exact.reward"
-        raise ConfigError(
-            f"{label}={settings.reward!r} is invalid with approval {approval.kind!r}: an "
-            "approval is the whole training reward of a step (it contains the step's observed "
-            "reward); reward 'true' needs approval.kind 'none'"
-        )
+    from monarl.config import check_reward
+
+    try:
+        check_reward(run.settings.reward, approval)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}.exact.{exc}" if prefix else f"exact.{exc}") from None
     if approval.evaluator_critic:
         label = f"{prefix}.approval.evaluator_lr" if prefix else "approval.evaluator_lr"
         raise ConfigError(
