@@ -278,7 +278,8 @@ def test_experiment_file_runs_every_kind_with_its_full_config(tmp_path, kind_run
 
 
 @pytest.mark.parametrize("text,fragment", [
-    ('[base]\nalgo = "ppo"\n[base.env]\nrows = 9\ncols = 9\nboxes = 3',
+    ('[base]\nalgo = "ppo"\n[base.env]\nrows = 9\ncols = 9\nboxes = 3\n'
+     '[base.approval]\nkind = "trusted"',
      "states, more than the 3,000,000"),
     ('[base]\nalgo = "exact"\n[base.approval]\nkind = "evaluator-rl"\nevaluator_lr = 0.1',
      "evaluator_lr=0.1 is invalid with algo 'exact'"),

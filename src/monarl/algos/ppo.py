@@ -56,6 +56,7 @@ from monarl.horizon import gae, next_step_values, returns_by_horizon, validate_h
 from monarl.progress import ProgressRelay
 
 ACTIVATIONS = ("tanh", "relu")
+_EVAL_STREAM = 0x5A3E  # fold_in tag of the sampled evaluation's random stream
 METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
 
 
@@ -114,6 +115,10 @@ class PPOConfig:
     """Per-minibatch advantage normalisation (see the module docstring for why it is safe)."""
     eval_every: int = 50_000
     """Environment steps between exact evaluations (rounded to whole updates)."""
+    eval_episodes: int = 1024
+    """Episodes per evaluation point on boards too large for the state tables, where the
+    evaluation samples episodes instead of being exact (unused where the tables exist). The
+    standard error of an outcome fraction is at most 0.5 / sqrt(eval_episodes), 1.6 % here."""
 
     def validate(self) -> PPOConfig:
         """Raise ValueError naming the field, the value and what is allowed; return self."""
@@ -138,6 +143,7 @@ class PPOConfig:
             "num_epochs",
             "num_minibatches",
             "eval_every",
+            "eval_episodes",
         ):
             if not is_int(getattr(self, name)) or getattr(self, name) < 1:
                 raise fail(name, "must be an integer >= 1")
@@ -404,6 +410,71 @@ def evaluate_actor(
     return result
 
 
+def sampled_evaluation(
+    actor: list[dict],
+    key: jax.Array,
+    env_params: cd.CameraDropboxParams,
+    episodes: int,
+    activation: str,
+    greedy: bool = False,
+) -> dict[str, jax.Array]:
+    """Monte Carlo twin of :func:`exact_evaluation` for boards without state tables: run
+    ``episodes`` episodes from start states drawn uniformly (as ``cd.reset`` does) to the time
+    limit, sampling the policy's actions (its argmax with ``greedy``). Same keys as the exact
+    evaluation (outcome fractions, observed and true return, episode length), each an average
+    over the episodes, so an unbiased estimate with standard error <= 0.5 / sqrt(episodes) for
+    a fraction."""
+    k_start, k_act = jax.random.split(key)
+    starts = jax.random.randint(k_start, (episodes,), 0, env_params.num_initial_states)
+    state = cd.EnvState(
+        agent=env_params.init_agent[starts],
+        grid=env_params.init_grid[starts],
+        ended=jnp.zeros((episodes,), bool),
+        t=jnp.zeros((episodes,), jnp.int32),
+    )
+    observe = jax.vmap(cd.observe, in_axes=(0, None))
+    step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
+
+    def advance(carry, step_key):
+        state, finished, outcome, obs_ret, true_ret, length = carry
+        logits = apply_mlp(actor, observe(state, env_params), activation)
+        action = (jnp.argmax(logits, axis=-1) if greedy
+                  else jax.random.categorical(step_key, logits))
+        _, state, reward, term, trunc, info = step(step_key, state, action, env_params)
+        live = (~finished).astype(jnp.float32)
+        obs_ret = obs_ret + live * reward
+        true_ret = true_ret + live * info["true_reward"]
+        length = length + live
+        ends = ~finished & (term | trunc)
+        outcome = jnp.where(ends, info["outcome"], outcome)
+        return (state, finished | term | trunc, outcome, obs_ret, true_ret, length), None
+
+    zeros = jnp.zeros((episodes,), jnp.float32)
+    init = (state, jnp.zeros((episodes,), bool), jnp.full((episodes,), -1, jnp.int32),
+            zeros, zeros, zeros)
+    keys = jax.random.split(k_act, env_params.max_steps)
+    (_, _, outcome, obs_ret, true_ret, length), _ = jax.lax.scan(advance, init, keys)
+    out = {name: jnp.mean(outcome == k) for k, name in enumerate(cd.OUTCOMES)}
+    out.update(observed_return=obs_ret.mean(), true_return=true_ret.mean(),
+               episode_length=length.mean())
+    return out
+
+
+def sample_actor(
+    actor: list[dict],
+    key: jax.Array,
+    env_params: cd.CameraDropboxParams,
+    episodes: int,
+    activation: str,
+) -> dict[str, jax.Array]:
+    """Sampled results of the stochastic policy plus ``greedy_*`` of its argmax policy (the
+    table-free :func:`evaluate_actor`), both from the same start states."""
+    result = sampled_evaluation(actor, key, env_params, episodes, activation)
+    greedy = sampled_evaluation(actor, key, env_params, episodes, activation, greedy=True)
+    result.update({f"greedy_{name}": value for name, value in greedy.items()})
+    return result
+
+
 # --------------------------------------------------------------------------------------------
 # make_train
 # --------------------------------------------------------------------------------------------
@@ -461,6 +532,7 @@ def make_train(
     eval_every: int | None = None,
     tables: TabularEnv | None = None,
     progress: Callable[[int], None] | None = None,
+    sampled_eval: bool = False,
 ) -> Callable[..., dict[str, Any]]:
     """Build ``train(key, approval_table=None, init_actor=None, evaluator=None) -> dict``
     (pure; jit/vmap it).
@@ -474,7 +546,11 @@ def make_train(
             noise seeds can be vmapped; it must be given here or there whenever used.
         horizon: None (full return, GAE) or M >= 1 (M-step returns, M critic heads).
         eval_every: overrides ``config.eval_every``.
-        tables: the compiled tables of ``env_params`` (compiled here if None).
+        tables: the compiled tables of ``env_params`` (compiled here if None and the board
+            has at most ``MAX_TABULAR_STATES`` states; beyond that PPO runs without tables:
+            no approval table, and the evaluation samples episodes).
+        sampled_eval: evaluate by sampling ``config.eval_episodes`` episodes
+            (:func:`sample_actor`) even where the tables exist (to compare the two).
         progress: optional host callback receiving env steps done, called at each evaluation
             point through ``jax.debug.callback`` (the step counter is shared by
             the seeds, so under vmap it is called once per point, not once per seed).
@@ -502,7 +578,14 @@ def make_train(
     config.validate()
     horizon = validate_horizon(horizon)
     if tables is None:
-        tables = compile_camera_dropbox(env_params)
+        if count_states(env_params.rows, env_params.cols, env_params.boxes) <= MAX_TABULAR_STATES:
+            tables = compile_camera_dropbox(env_params)
+        else:
+            sampled_eval = True
+    if tables is None and approval_table is not None:
+        raise ValueError(
+            "approval_table needs the state tables, and this board has more states than "
+            f"the {MAX_TABULAR_STATES:,} that can be tabulated")
     steps_limit = env_params.max_steps
     if horizon is not None and horizon > steps_limit:
         raise ValueError(
@@ -512,17 +595,21 @@ def make_train(
     num_actions = len(cd.ACTIONS)
     obs_size = cd.observation_size(env_params)
     num_heads = 1 if horizon is None else horizon
-    expected_shape = (steps_limit, tables.num_states, num_actions)
     default_approval = None
     if approval_table is not None:
         default_approval = jnp.asarray(approval_table, jnp.float32)
+        expected_shape = (steps_limit, tables.num_states, num_actions)
         if default_approval.shape != expected_shape:
             raise ValueError(
                 f"approval_table has shape {default_approval.shape}, expected [T, S, A] = "
                 f"{expected_shape}"
             )
-    index = lookup.state_index_arrays(tables, env_params.boxes)
-    ev = eval_arrays(tables, env_params)
+    # Without tables (a board too large for them) there is no state index: no approval table
+    # and no evaluator critic can be looked up, and the evaluation samples episodes.
+    index = None if tables is None else lookup.state_index_arrays(tables, env_params.boxes)
+    ev = None if sampled_eval else eval_arrays(tables, env_params)
+    num_states = None if tables is None else tables.num_states
+    next_state_table = None if tables is None else jnp.asarray(tables.next_state, jnp.int32)
     boxes = env_params.boxes
     n_env, n_steps = config.num_envs, config.num_steps
     batch = config.batch_size
@@ -563,13 +650,12 @@ def make_train(
     v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
     v_approval = jax.vmap(lookup.lookup_approval, in_axes=(None, 0, 0, None, None))
     v_index = jax.vmap(lookup.table_index, in_axes=(0, None, None))
-    num_states = tables.num_states
 
     def evaluator_approval(approval, delta, env_state, action):
         """Approval with the evaluator critic's correction D(t+1, s') - D(t, s)."""
         s = v_index(env_state, index, boxes)
         t = jnp.clip(env_state.t, 0, steps_limit - 1)
-        s_next = ev.next_state[s, action]
+        s_next = next_state_table[s, action]
         correction = jnp.where(t == steps_limit - 1, 0.0, delta[t + 1, s_next] - delta[t, s])
         return approval[t, s, action] + correction, t, s
 
@@ -769,7 +855,13 @@ def make_train(
         return out
 
     def evaluate_point(runner: Runner) -> dict[str, jax.Array]:
-        result = evaluate_actor(runner.params.actor, ev, act, steps_limit)
+        if sampled_eval:
+            # Its own stream: folding leaves the training key, and so training, unchanged.
+            eval_key = jax.random.fold_in(runner.key, _EVAL_STREAM)
+            result = sample_actor(runner.params.actor, eval_key, env_params,
+                                  config.eval_episodes, act)
+        else:
+            result = evaluate_actor(runner.params.actor, ev, act, steps_limit)
         env_steps = runner.update * batch
         result["env_steps"] = env_steps
         if progress is not None:
@@ -807,6 +899,8 @@ def make_train(
         approval = default_approval if approval_table is None else approval_table
         if evaluator is not None and approval is None:
             raise ValueError("the evaluator critic needs an approval table (its V_0 advantage)")
+        if tables is None and approval is not None:
+            raise ValueError("an approval table needs the state tables, which this board lacks")
         key, k_init, k_reset = jax.random.split(key, 3)
         params = init_params(k_init, config, obs_size, num_actions, num_heads)
         if init_actor is not None:
@@ -890,6 +984,12 @@ def ci95(values: np.ndarray) -> float:
 
 
 def _env_params(env: Mapping[str, Any] | None) -> tuple[cd.CameraDropboxParams, dict]:
+    params = cd.make_params(**_env_fields(env))
+    return params, cd.env_settings(params)
+
+
+def _env_fields(env: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The environment's settings (defaults filled in, unknown fields refused), unbuilt."""
     settings = {"rows": 4, "cols": 4, "boxes": 2, "blockers": 1, "penalty": 0.01, "max_steps": 50}
     for key, value in dict(env or {}).items():
         if key in ("env", "name"):
@@ -901,32 +1001,39 @@ def _env_params(env: Mapping[str, Any] | None) -> tuple[cd.CameraDropboxParams, 
                 f"env: unknown field {key!r}; known fields are {', '.join(sorted(settings))}"
             )
         settings[key] = value
-    params = cd.make_params(**settings)
-    return params, cd.env_settings(params)
+    return settings
 
 
 _TABLES: dict[tuple, TabularEnv] = {}
 
 
-def _tables(params: cd.CameraDropboxParams, settings: dict) -> TabularEnv:
+def _tables(params: cd.CameraDropboxParams, settings: dict) -> TabularEnv | None:
+    """The board's state tables, or None for a board too large to tabulate."""
+    if not tabulable(params.rows, params.cols, params.boxes):
+        return None
     key = tuple(sorted(settings.items()))
     if key not in _TABLES:
         _TABLES[key] = compile_camera_dropbox(params)
     return _TABLES[key]
 
 
+def tabulable(rows: int, cols: int, boxes: int) -> bool:
+    """Whether the board's state tables can be built (at most ``MAX_TABULAR_STATES``)."""
+    return count_states(rows, cols, boxes) <= MAX_TABULAR_STATES
+
+
 def untabulable(rows: int, cols: int, boxes: int, approval_kind: str) -> str | None:
-    """Why PPO cannot train on this board, in one phrase (None when it can): every approval
-    but ``none`` is a [T, S, A] table and the exact evaluation needs the state tables, so the
-    board must have at most ``MAX_TABULAR_STATES`` states. Counted without building anything,
-    so callers can refuse before any work."""
-    states = count_states(rows, cols, boxes)
-    if states <= MAX_TABULAR_STATES:
+    """Why PPO cannot train on this board with this approval, in one phrase (None when it
+    can). Every approval but ``none`` is a [T, S, A] table, so it needs a board of at most
+    ``MAX_TABULAR_STATES`` states; with ``none`` (ordinary RL, or the myopic floor with a
+    horizon) PPO runs on any board, evaluating by sampled episodes where tables cannot be
+    built. Counted without building anything, so callers can refuse before any work."""
+    if approval_kind == "none" or tabulable(rows, cols, boxes):
         return None
-    need = (f"approval {approval_kind!r} needs a [T, S, A] table" if approval_kind != "none"
-            else "PPO's exact evaluation needs the state tables")
+    states = count_states(rows, cols, boxes)
     return (f"that board has {states:,} states, more than the {MAX_TABULAR_STATES:,} that can "
-            f"be tabulated, and {need}; use a smaller board")
+            f"be tabulated, and approval {approval_kind!r} needs a [T, S, A] table; use "
+            "approval 'none' (PPO then evaluates by sampled episodes) or a smaller board")
 
 
 def approval_config(
@@ -1096,11 +1203,16 @@ def train_seeds(
     horizon = validate_horizon(horizon)
     config = dataclasses.replace(config or PPOConfig(), total_steps=steps, **ppo_overrides)
     config.validate()
-    env_params, settings = _env_params(env)
+    fields = _env_fields(env)
+    cd.validate_settings(**fields)
+    problem = untabulable(fields["rows"], fields["cols"], fields["boxes"], approval_cfg.kind)
+    if problem:  # before the start layouts are searched, which takes seconds on large boards
+        raise ValueError(problem)
+    env_params, settings = _env_params(fields)
     tables = _tables(env_params, settings)
     seed_list = list(range(seed_offset, seed_offset + seeds))
     approval_started = time.perf_counter()
-    table = approval_tables(tables, approval_cfg, seeds=seed_list)
+    table = None if tables is None else approval_tables(tables, approval_cfg, seeds=seed_list)
     approval_seconds = time.perf_counter() - approval_started
     evaluator = None
     evaluator_axes = None
@@ -1154,6 +1266,7 @@ def train_seeds(
         "noise": approval_cfg.noise,
         "noise_per": approval_cfg.noise_per,
         "horizon": horizon,
+        "evaluation": "exact" if tables is not None else "sampled",
     }
     if approval_cfg.kind == "learned":
         info["approval_quality"] = learned_quality(
@@ -1202,6 +1315,7 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
             "noise": info["noise"],
             "noise_per": info["noise_per"],
             "horizon": info["horizon"],
+            "evaluation": info.get("evaluation", "exact"),
             "seeds": seeds,
             "seed_offset": info["seed_list"][0],
             "steps": config.total_steps,

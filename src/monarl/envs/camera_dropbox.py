@@ -25,6 +25,7 @@ Functional API (gymnax style): ``reset(key, params) -> (obs, state)`` and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from functools import partial
 from typing import Any, NamedTuple
@@ -168,10 +169,18 @@ def initial_layouts(rows: int, cols: int, boxes: int) -> tuple[np.ndarray, np.nd
     the same layouts as its hackable twin), times every free agent cell.
 
     Solvability is decided exactly by search over the tabular state graph (same step rules).
+    A board too large for the tables (more than ``MAX_TABULAR_STATES`` states) starts instead
+    from a fixed uniform sample of at most ``MAX_SEARCHED_LAYOUTS`` (512) layouts, each proved
+    solvable by a search over push states (``solvability.sampled_solvable_layouts``; equal to
+    the exact rule on every board the tables hold, tested).
     """
-    from monarl.envs.tabular import solvable_layouts  # local: tabular imports this module
+    # local: tabular imports this module
+    from monarl.envs.tabular import MAX_TABULAR_STATES, count_states, solvable_layouts
 
-    layouts = solvable_layouts(rows, cols, boxes)
+    if count_states(rows, cols, boxes) <= MAX_TABULAR_STATES:
+        layouts = solvable_layouts(rows, cols, boxes)
+    else:
+        layouts = _large_board_layouts(rows, cols, boxes)
     agents, grids = [], []
     for layout in layouts:
         for r in range(rows):
@@ -184,6 +193,19 @@ def initial_layouts(rows: int, cols: int, boxes: int) -> tuple[np.ndarray, np.nd
                 agents.append((r, c))
                 grids.append(grid)
     return np.asarray(agents, np.int32).reshape(-1, 2), np.asarray(grids, np.int32)
+
+
+@functools.lru_cache(maxsize=8)
+def _large_board_layouts(rows: int, cols: int,
+                         boxes: int) -> tuple[tuple[tuple[int, int], ...], ...]:
+    from monarl.envs.solvability import sampled_solvable_layouts
+
+    result = sampled_solvable_layouts(rows, cols, boxes)
+    if not result.layouts:
+        raise BoardError(
+            f"no solvable start layout found for a {rows}x{cols} board with {boxes} boxes "
+            f"({result.budget_exhausted} layouts undecided by the search); use fewer boxes")
+    return result.layouts
 
 
 # --------------------------------------------------------------------------------------------

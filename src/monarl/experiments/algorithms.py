@@ -343,6 +343,9 @@ def _run_ppo(runs: list[spec_mod.RunSpec], ctx: Context):
         _log_curves(ctx, block_runs, curves, [k for k in curves if k != "env_steps"])
         batch = {**_batch(result, len(block_runs)), "approval_seconds": result["approval_seconds"]}
         info = {"steps": result["steps"], "batch": batch}
+        if result["config"]["evaluation"] != "exact":  # exact: the default, recorded by absence
+            info["evaluation"] = result["config"]["evaluation"]
+            info["eval_episodes"] = config.eval_episodes
         yield [
             (run, {k: v for k, v in result["per_seed"][i].items() if k != "seed"}, info)
             for i, run in enumerate(block_runs)

@@ -213,6 +213,10 @@ def build_report(
         "runs": len(runs),
         "missing_runs": missing,
         "stale_runs": len(stale),
+        "sampled_runs": sorted({
+            int(r["info"].get("eval_episodes", 0))
+            for r in runs if (r.get("info") or {}).get("evaluation") == "sampled"
+        }),
         "varying": varying,
         "fixed": fixed,
         "conditions": out_conditions,
@@ -450,6 +454,13 @@ def _blocks(
             "environment's start states; returns are expected episode returns of the "
             "observed (hackable) and true reward."
         )
+    if data.get("sampled_runs"):
+        episodes = " or ".join(f"{n:,}" for n in data["sampled_runs"])
+        explain += (
+            f" Boards too large for the state tables are evaluated by sampling {episodes} "
+            "episodes from uniformly drawn start states at each evaluation point, not exactly "
+            "(standard error of a fraction at most 0.5 / sqrt(episodes))."
+        )
     blocks.append(("p", explain))
     for note in data.get("metric_notes", []) if metric_style else []:
         blocks.append(("p", note))
@@ -512,7 +523,10 @@ def _blocks(
         what = (
             "Every metric logged at each evaluation point"
             if metric_style
-            else "Exact outcome fractions of the policy at each evaluation point"
+            else ("Outcome fractions of the policy at each evaluation point (sampled "
+                  "episodes on boards beyond the tables, exact elsewhere)"
+                  if data.get("sampled_runs")
+                  else "Exact outcome fractions of the policy at each evaluation point")
         )
         blocks.append(
             (
