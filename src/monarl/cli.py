@@ -211,6 +211,9 @@ def solve(
         check_reward(reward.value, approval_cfg)
     except ConfigError as exc:
         fail(_option_message(str(exc)).replace("'", ""))
+    if approval_cfg.ppo_only:
+        fail(f"--approval={approval_cfg.kind} is invalid for monarl solve: "
+             f"{approval_cfg.ppo_only}; use monarl train")
     check_writable_target(json_path, "--json")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")

@@ -13,7 +13,9 @@ from typing import Any
 
 ENVS = ("camera-dropbox",)
 APPROVALS = ("none", "trusted", "misspecified", "learned", "evaluator-rl", "continuation",
-             "leak")
+             "leak", "trusted-critic")
+TABLE_FREE_APPROVALS = ("none", "trusted-critic")
+"""Approvals that need no [T, S, A] table, so PPO runs them on boards beyond the tables."""
 LABEL_KINDS = ("advantage", "outcome")
 NOISY_APPROVALS = ("trusted", "misspecified", "learned", "evaluator-rl", "leak")
 REWARDS = ("observed", "true")
@@ -119,11 +121,13 @@ class ApprovalConfig:
     evaluator_steps: int = 0
     evaluator_lr: float | None = None
     leak: float = 0.0
+    overseer_steps: int = 1_000_000
 
     _APPLIES = {"misspec": ("misspecified",), "labels": ("learned",),
                 "label_kind": ("learned",), "evaluator_steps": ("evaluator-rl",),
                 "evaluator_lr": ("evaluator-rl",),
-                "leak": ("leak",), "noise": NOISY_APPROVALS}
+                "leak": ("leak",), "noise": NOISY_APPROVALS,
+                "overseer_steps": ("trusted-critic",)}
 
     def validate(self, section: str = "approval") -> None:
         if self.kind not in APPROVALS:
@@ -151,6 +155,9 @@ class ApprovalConfig:
                         "only; leave it unset for k exact Bellman backups)")
         if not _is_number(self.leak) or not 0 <= self.leak <= 1:
             raise _fail(section, "leak", self.leak, "the leak weight w must be in [0, 1]")
+        if not _is_int(self.overseer_steps) or self.overseer_steps < 1:
+            raise _fail(section, "overseer_steps", self.overseer_steps,
+                        "the overseer's PPO budget must be an integer >= 1 environment steps")
         defaults = ApprovalConfig()
         for name, kinds in self._APPLIES.items():
             if getattr(self, name) != getattr(defaults, name) and self.kind not in kinds:
@@ -161,6 +168,19 @@ class ApprovalConfig:
     def evaluator_critic(self) -> bool:
         """True for PPO's trained evaluator (``evaluator-rl`` with ``evaluator_lr`` set)."""
         return self.kind == "evaluator-rl" and self.evaluator_lr is not None
+
+    @property
+    def ppo_only(self) -> str | None:
+        """Why this approval needs PPO (None when the exact solver can use it too)."""
+        if self.evaluator_critic:
+            return ("the trained evaluator critic exists only in PPO; the exact solver's "
+                    "evaluator gets evaluator_steps exact Bellman backups (leave evaluator_lr "
+                    "unset)")
+        if self.kind == "trusted-critic":
+            return ("approval 'trusted-critic' learns the overseer's value with a PPO run on "
+                    "the true reward, so it exists only in PPO (algo 'ppo' / monarl train); the "
+                    "exact solver's 'trusted' uses the exact value")
+        return None
 
     @property
     def seed_dependent(self) -> bool:

@@ -43,8 +43,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from monarl.approval import build_approval, lookup, trusted
-from monarl.config import APPROVALS, NOISY_APPROVALS, ApprovalConfig, ConfigError
+from monarl.approval import build_approval, lookup, trusted, trusted_critic
+from monarl.config import (
+    APPROVALS,
+    NOISY_APPROVALS,
+    TABLE_FREE_APPROVALS,
+    ApprovalConfig,
+    ConfigError,
+)
 from monarl.envs import camera_dropbox as cd
 from monarl.envs.tabular import (
     MAX_TABULAR_STATES,
@@ -57,6 +63,10 @@ from monarl.progress import ProgressRelay
 
 ACTIVATIONS = ("tanh", "relu")
 _EVAL_STREAM = 0x5A3E  # fold_in tag of the sampled evaluation's random stream
+_OVERSEER_STREAM = 0x0C41  # fold_in tag of the trusted-critic overseer's training keys
+QUALITY_MAX_STATES = 200_000
+"""Largest board (in states) on which a table-free approval is also tabulated to measure its
+quality against the exact one: that costs a forward pass per (t, s)."""
 METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
 
 
@@ -533,9 +543,10 @@ def make_train(
     tables: TabularEnv | None = None,
     progress: Callable[[int], None] | None = None,
     sampled_eval: bool = False,
+    reward: str = "observed",
 ) -> Callable[..., dict[str, Any]]:
-    """Build ``train(key, approval_table=None, init_actor=None, evaluator=None) -> dict``
-    (pure; jit/vmap it).
+    """Build ``train(key, approval_table=None, init_actor=None, evaluator=None, overseer=None)
+    -> dict`` (pure; jit/vmap it).
 
     Args:
         config: hyperparameters (validated here).
@@ -551,6 +562,8 @@ def make_train(
             no approval table, and the evaluation samples episodes).
         sampled_eval: evaluate by sampling ``config.eval_episodes`` episodes
             (:func:`sample_actor`) even where the tables exist (to compare the two).
+        reward: what a step without approval trains on: ``observed`` (ordinary RL) or
+            ``true`` (the overseer of ``trusted-critic`` learns its value this way).
         progress: optional host callback receiving env steps done, called at each evaluation
             point through ``jax.debug.callback`` (the step counter is shared by
             the seeds, so under vmap it is called once per point, not once per seed).
@@ -577,6 +590,8 @@ def make_train(
         config = dataclasses.replace(config, eval_every=eval_every)
     config.validate()
     horizon = validate_horizon(horizon)
+    if reward not in ("observed", "true"):
+        raise ValueError(f"reward={reward!r} is invalid: allowed are observed, true")
     if tables is None:
         if count_states(env_params.rows, env_params.cols, env_params.boxes) <= MAX_TABULAR_STATES:
             tables = compile_camera_dropbox(env_params)
@@ -689,7 +704,11 @@ def make_train(
         frac = update.astype(jnp.float32) / max(1, num_updates - 1)
         return config.ent_coef + frac * (config.ent_coef_final - config.ent_coef)
 
-    def rollout(runner: Runner, approval: jax.Array | None, evaluator: EvaluatorArgs | None):
+    def overseer_value_fn(overseer: list[dict]) -> trusted_critic.ValueFn:
+        return lambda o: apply_mlp(overseer, o, act)[..., 0]
+
+    def rollout(runner: Runner, approval: jax.Array | None, evaluator: EvaluatorArgs | None,
+                overseer: list[dict] | None = None):
         def env_step(carry, _):
             env_state, obs, ep_obs, ep_true, key = carry
             key, k_act, k_reset = jax.random.split(key, 3)
@@ -697,21 +716,25 @@ def make_train(
             values = apply_mlp(runner.params.critic, obs, act)
             action = jax.random.categorical(k_act, logits)
             logp = jnp.take_along_axis(jax.nn.log_softmax(logits), action[:, None], axis=1)[:, 0]
-            next_obs, next_state, reward, term, trunc, info = v_step(
+            next_obs, next_state, observed, term, trunc, info = v_step(
                 k_act, env_state, action, env_params
             )
-            train_reward = reward
+            train_reward = info["true_reward"] if reward == "true" else observed
             critic_fields = {}
-            if evaluator is not None:
+            if overseer is not None:
+                train_reward = trusted_critic.critic_approval(
+                    overseer_value_fn(overseer), obs, env_state.t, env_state.ended, next_obs,
+                    next_state.ended, observed, steps_limit)
+            elif evaluator is not None:
                 judged, t_idx, s_idx = evaluator_approval(
                     approval, runner.evaluator, env_state, action
                 )
                 train_reward = judged
-                critic_fields = {"t_idx": t_idx, "s_idx": s_idx, "observed": reward}
+                critic_fields = {"t_idx": t_idx, "s_idx": s_idx, "observed": observed}
             elif approval is not None:
                 train_reward = v_approval(approval, env_state, action, index, boxes)
             done = term | trunc
-            ep_obs = ep_obs + reward
+            ep_obs = ep_obs + observed
             ep_true = ep_true + info["true_reward"]
             tr = Transition(
                 obs,
@@ -785,8 +808,9 @@ def make_train(
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
-    def update_step(runner: Runner, approval: jax.Array | None, evaluator=None):
-        (env_state, obs, ep_obs, ep_true, key), traj = rollout(runner, approval, evaluator)
+    def update_step(runner: Runner, approval: jax.Array | None, evaluator=None, overseer=None):
+        (env_state, obs, ep_obs, ep_true, key), traj = rollout(runner, approval, evaluator,
+                                                               overseer)
         delta = None
         if evaluator is not None:
             delta = update_evaluator(runner, traj, env_state, evaluator)
@@ -868,9 +892,10 @@ def make_train(
             jax.debug.callback(lambda s: progress(int(s)), env_steps)
         return result
 
-    def run_updates(runner: Runner, approval, count: int, evaluator=None):
+    def run_updates(runner: Runner, approval, count: int, evaluator=None, overseer=None):
         runner, stats = jax.lax.scan(
-            lambda r, _: update_step(r, approval, evaluator), runner, None, length=count
+            lambda r, _: update_step(r, approval, evaluator, overseer), runner, None,
+            length=count
         )
         point = evaluate_point(runner)
         point.update(chunk_summary(stats))
@@ -895,8 +920,12 @@ def make_train(
         approval_table: jax.Array | None = None,
         init_actor: list[dict] | None = None,
         evaluator: EvaluatorArgs | None = None,
+        overseer: list[dict] | None = None,
     ) -> dict[str, Any]:
         approval = default_approval if approval_table is None else approval_table
+        if overseer is not None and (approval is not None or evaluator is not None):
+            raise ValueError("the overseer critic is the approval: give no approval table or "
+                             "evaluator beside it")
         if evaluator is not None and approval is None:
             raise ValueError("the evaluator critic needs an approval table (its V_0 advantage)")
         if tables is None and approval is not None:
@@ -923,14 +952,14 @@ def make_train(
         points = [jax.tree_util.tree_map(lambda x: x[None], first)]
         if n_chunks:
             runner, chunked = jax.lax.scan(
-                lambda r, _: run_updates(r, approval, per_eval, evaluator),
+                lambda r, _: run_updates(r, approval, per_eval, evaluator, overseer),
                 runner,
                 None,
                 length=n_chunks,
             )
             points.append(chunked)
         if remainder:
-            runner, last = run_updates(runner, approval, remainder, evaluator)
+            runner, last = run_updates(runner, approval, remainder, evaluator, overseer)
             points.append(jax.tree_util.tree_map(lambda x: x[None], last))
         curve = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *points)
         final = jax.tree_util.tree_map(lambda x: x[-1], curve)
@@ -1024,16 +1053,18 @@ def tabulable(rows: int, cols: int, boxes: int) -> bool:
 
 def untabulable(rows: int, cols: int, boxes: int, approval_kind: str) -> str | None:
     """Why PPO cannot train on this board with this approval, in one phrase (None when it
-    can). Every approval but ``none`` is a [T, S, A] table, so it needs a board of at most
-    ``MAX_TABULAR_STATES`` states; with ``none`` (ordinary RL, or the myopic floor with a
-    horizon) PPO runs on any board, evaluating by sampled episodes where tables cannot be
-    built. Counted without building anything, so callers can refuse before any work."""
-    if approval_kind == "none" or tabulable(rows, cols, boxes):
+    can). Every approval but ``none`` and ``trusted-critic`` is a [T, S, A] table, so it needs
+    a board of at most ``MAX_TABULAR_STATES`` states; with those two (ordinary RL, the myopic
+    floor, MONA with a learned overseer value) PPO runs on any board, evaluating by sampled
+    episodes where tables cannot be built. Counted without building anything, so callers can
+    refuse before any work."""
+    if approval_kind in TABLE_FREE_APPROVALS or tabulable(rows, cols, boxes):
         return None
     states = count_states(rows, cols, boxes)
     return (f"that board has {states:,} states, more than the {MAX_TABULAR_STATES:,} that can "
             f"be tabulated, and approval {approval_kind!r} needs a [T, S, A] table; use "
-            "approval 'none' (PPO then evaluates by sampled episodes) or a smaller board")
+            "approval 'trusted-critic' (MONA with a learned overseer value) or 'none' (PPO "
+            "then evaluates by sampled episodes), or a smaller board")
 
 
 def approval_config(
@@ -1081,8 +1112,8 @@ def approval_tables(
     critic (``evaluator_lr`` set) this is the trusted table it starts from."""
     config = approval_config(approval, noise, noise_per)
     seeds = [0] if seeds is None else list(seeds)
-    if config.kind == "none":
-        return None
+    if config.kind in TABLE_FREE_APPROVALS:
+        return None  # trusted-critic: a function of the overseer's critic, no table
     if config.evaluator_critic:
         config = _critic_start(config)
     values = trusted.trusted_values(tables)
@@ -1160,6 +1191,49 @@ def learned_quality(
     return out
 
 
+# Overseer critics by (board, PPO settings, budget, seeds): a sweep trains MONA with the same
+# learned overseer at several horizons in one process, and training one takes a PPO run.
+_OVERSEERS: dict[tuple, tuple[list[dict], dict[str, Any]]] = {}
+_OVERSEERS_MAX = 16
+
+
+def train_overseer(
+    env: Mapping[str, Any], config: PPOConfig, steps: int, seed_list: list[int]
+) -> tuple[list[dict], dict[str, Any]]:
+    """The overseer of ``trusted-critic``: ordinary RL (full horizon, no approval) on the
+    **true** reward for ``steps`` env steps per seed, with the agent's PPO settings and its
+    own random stream. Returns its critic parameters (batched over seeds) and a summary of
+    what the overseer's own policy does (``final``: outcome fractions and returns, mean over
+    seeds; ``steps``; ``wall_seconds``), so a report can say how good the foresight was."""
+    key = (tuple(sorted(env.items())), config, steps, tuple(seed_list))
+    if key not in _OVERSEERS:
+        out, info = train_seeds(env, "none", horizon=None, seeds=len(seed_list), steps=steps,
+                                seed_offset=seed_list[0], config=config, reward="true",
+                                key_stream=_OVERSEER_STREAM)
+        final = jax.device_get(out["final"])
+        summary = {
+            "steps": steps,
+            "wall_seconds": info["wall"],
+            "final": {name: float(np.mean(final[name])) for name in METRICS},
+            "per_seed": [{name: float(final[name][i]) for name in METRICS}
+                         for i in range(len(seed_list))],
+        }
+        _OVERSEERS[key] = (out["params"].critic, summary)
+        while len(_OVERSEERS) > _OVERSEERS_MAX:
+            _OVERSEERS.pop(next(iter(_OVERSEERS)))
+    return _OVERSEERS[key]
+
+
+def critic_approval_table(tables: TabularEnv, env_params: cd.CameraDropboxParams,
+                          critic: list[dict], activation: str) -> np.ndarray:
+    """The trusted-critic approval of one overseer critic as a [T, S, A] table (boards with
+    tables), the same numbers the rollout computes, to compare with the exact approval."""
+    value_fn = jax.jit(lambda o: apply_mlp(critic, o, activation)[..., 0])
+    return trusted_critic.critic_table(
+        value_fn, lambda t, s: table_observations(tables, env_params, t, s),
+        tables.next_state, tables.observed_reward, tables.ended, tables.max_steps)
+
+
 # Jitted ``vmap(train)`` programs by signature, so repeated runs in a process (seed batches,
 # sweeps, warm starts, and every table-based approval kind: the table is an argument) compile
 # once. Tables, approvals and the evaluator critic's values, step size and k are arguments,
@@ -1185,9 +1259,17 @@ def train_seeds(
     config: PPOConfig | None = None,
     init_actor: Any = None,
     progress: Callable[[int], None] | None = None,
+    reward: str = "observed",
+    key_stream: int | None = None,
     **ppo_overrides: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train ``seeds`` seeds in one ``jit(vmap(train))`` call; returns (device outputs, info).
+
+    ``reward``: what approval ``none`` trains on (``true`` trains a trusted-critic overseer).
+    ``key_stream``: fold this tag into every seed's key (the overseer's own random stream, so
+    it does not start from the agent's initial parameters). With ``trusted-critic`` the
+    overseer is trained first (:func:`train_overseer`, ``approval.overseer_steps`` steps per
+    seed on the true reward) and its critic is the value of the approval.
 
     ``approval``: an :class:`ApprovalConfig` (any approval kind and strength) or a kind name
     with ``noise``/``noise_per`` (see :func:`approval_config`). ``init_actor``: actor
@@ -1208,11 +1290,18 @@ def train_seeds(
     problem = untabulable(fields["rows"], fields["cols"], fields["boxes"], approval_cfg.kind)
     if problem:  # before the start layouts are searched, which takes seconds on large boards
         raise ValueError(problem)
+    if approval_cfg.kind != "none" and reward != "observed":
+        raise ConfigError(f"reward={reward!r} is invalid with approval {approval_cfg.kind!r}: "
+                          "an approval is the whole training reward of a step")
     env_params, settings = _env_params(fields)
     tables = _tables(env_params, settings)
     seed_list = list(range(seed_offset, seed_offset + seeds))
     approval_started = time.perf_counter()
     table = None if tables is None else approval_tables(tables, approval_cfg, seeds=seed_list)
+    overseer = overseer_info = None
+    if approval_cfg.kind == "trusted-critic":
+        overseer, overseer_info = train_overseer(fields, config, approval_cfg.overseer_steps,
+                                                 seed_list)
     approval_seconds = time.perf_counter() - approval_started
     evaluator = None
     evaluator_axes = None
@@ -1227,8 +1316,11 @@ def train_seeds(
                                        lr=None, steps=None)
     started = time.perf_counter()
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seed_list])
+    if key_stream is not None:
+        keys = jax.vmap(lambda k: jax.random.fold_in(k, key_stream))(keys)
     table_axis = None if table is None or table.ndim == 3 else 0
     actor_axis = None if init_actor is None else 0
+    overseer_axis = None if overseer is None else 0
     signature = (
         config,
         tuple(sorted(settings.items())),
@@ -1237,6 +1329,8 @@ def train_seeds(
         table_axis,
         actor_axis,
         evaluator_axes,
+        overseer_axis,
+        reward,
     )
     fn = _COMPILED.get(signature)
     if fn is None:
@@ -1246,14 +1340,16 @@ def train_seeds(
             horizon=horizon,
             tables=tables,
             progress=_PROGRESS,
+            reward=reward,
         )
-        fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes)))
+        fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes,
+                                              overseer_axis)))
         _COMPILED[signature] = fn
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
     table_arg = None if table is None else jnp.asarray(table)
     with _PROGRESS.forwarding(progress):
-        out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator))
+        out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator, overseer))
     wall = time.perf_counter() - started
     info = {
         "config": config,
@@ -1267,7 +1363,18 @@ def train_seeds(
         "noise_per": approval_cfg.noise_per,
         "horizon": horizon,
         "evaluation": "exact" if tables is not None else "sampled",
+        "reward": reward,
     }
+    if overseer_info is not None:
+        info["overseer"] = overseer_info
+        if tables is not None and tables.num_states <= QUALITY_MAX_STATES:
+            critic_tables = np.stack([
+                critic_approval_table(tables, env_params, jax.tree_util.tree_map(
+                    lambda x, i=i: x[i], overseer), config.activation)
+                for i in range(len(seed_list))])
+            info["approval_quality"] = learned_quality(
+                tables, env_params, approval_cfg, critic_tables, seed_list,
+                out["params"].actor, config.activation)
     if approval_cfg.kind == "learned":
         info["approval_quality"] = learned_quality(
             tables, env_params, approval_cfg, table, seed_list, out["params"].actor,
@@ -1289,6 +1396,9 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         row["seed"] = info["seed_list"][i]
         for name, value in (info.get("approval_quality") or [{}] * seeds)[i].items():
             row[f"approval_{name}"] = value
+        if info.get("overseer"):  # what the trusted-critic overseer's own policy does
+            for name, value in info["overseer"]["per_seed"][i].items():
+                row[f"overseer_{name}"] = value
         per_seed.append(row)
     env_steps = int(curve["env_steps"][0, -1])
     wall = info["wall"]
@@ -1324,6 +1434,8 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
             "jax": jax.__version__,
         },
     }
+    if info.get("overseer"):
+        result["overseer"] = info["overseer"]
     quality = info.get("approval_quality")
     if quality:
         result["approval_quality"] = {

@@ -8,7 +8,10 @@ Each family lives in its own module:
 - ``learned``: a small model fit to N overseer labels (an oversight budget);
 - ``evaluator_rl``: the trusted value after k observed-reward backups (generalized MONA);
 - ``continuation``: the observed return of a frozen trusted policy continuing the episode;
-- ``leak``: mixes in the realized future return -- a negative control, never a method.
+- ``leak``: mixes in the realized future return -- a negative control, never a method;
+- ``trusted_critic``: the trusted advantage with the overseer's value *learned* by PPO on the
+  true reward -- a function, not a table, so the one MONA approval for boards beyond the
+  tables (PPO only; built inside ``monarl.algos.ppo``).
 
 An approval is MONA's whole training reward for a step: every family's table already contains the
 step's observed reward (the trusted one is ``R_obs(s') + V(t+1, s') - V(t, s)``, reference.md
@@ -39,11 +42,8 @@ def build_approval(tables: TabularEnv, config: ApprovalConfig, seed: int = 0,
     fixed table (``monarl.algos.ppo`` builds it from the trusted table); it is rejected here.
     """
     config.validate()
-    if config.evaluator_critic:
-        raise ConfigError(
-            f"approval.evaluator_lr={config.evaluator_lr!r} is invalid here: the trained "
-            "evaluator critic exists only in PPO (algo 'ppo' / monarl train); the exact solver's "
-            "evaluator gets evaluator_steps exact Bellman backups (leave evaluator_lr unset)")
+    if config.ppo_only:
+        raise ConfigError(f"approval {config.kind!r} is invalid here: {config.ppo_only}")
     kind = config.kind
     if kind == "none":
         return None

@@ -249,13 +249,11 @@ def _exact_check(run: spec_mod.RunSpec, prefix: str) -> None:
         check_reward(run.settings.reward, approval)
     except ConfigError as exc:
         raise ConfigError(f"{prefix}.exact.{exc}" if prefix else f"exact.{exc}") from None
-    if approval.evaluator_critic:
-        label = f"{prefix}.approval.evaluator_lr" if prefix else "approval.evaluator_lr"
-        raise ConfigError(
-            f"{label}={approval.evaluator_lr!r} is invalid with algo 'exact': the trained "
-            "evaluator critic exists only in PPO; the exact solver's evaluator gets "
-            "evaluator_steps exact Bellman backups (leave evaluator_lr unset)"
-        )
+    if approval.ppo_only:
+        field = "evaluator_lr" if approval.evaluator_critic else "kind"
+        label = f"{prefix}.approval.{field}" if prefix else f"approval.{field}"
+        value = approval.evaluator_lr if approval.evaluator_critic else approval.kind
+        raise ConfigError(f"{label}={value!r} is invalid with algo 'exact': {approval.ppo_only}")
 
 
 register(
