@@ -75,6 +75,8 @@ def test_rollout_step_limit(tmp_path, capsys):
     (["solve", "--seeds", "0"], "--seeds=0"),
     (["solve", "--reward", "true", "--approval", "trusted"], "--reward=true is invalid"),
     (["solve", "--reward", "fake"], "'fake' is not one of"),
+    (["solve", "--approval", "trusted-critic"],
+     "--approval=trusted-critic is invalid for monarl solve"),
 ])
 def test_solve_bad_input(tmp_path, capsys, args, fragment):
     out, path = tmp_path / "out", tmp_path / "r.json"
@@ -133,6 +135,9 @@ TRAIN_TINY = ["--seeds", "2", "--steps", "384", "--horizon", "1", "--set", "num_
     (["--approval", "oracle"], "--approval='oracle' is invalid for camera-dropbox"),
     (["--approval", "learned", "--rows", "12", "--cols", "12", "--boxes", "4"],
      "--rows=12 --cols=12 --boxes=4 is invalid: that board has 2,475,240,913 states"),
+    (["--approval", "trusted-critic", "--overseer-steps", "0"], "--overseer-steps=0 is invalid"),
+    (["--approval", "trusted", "--overseer-steps", "5"],
+     "--overseer-steps=5 is invalid: applies only to approval trusted-critic"),
 ])
 def test_train_bad_approval_input_fails_before_training(tmp_path, capsys, args, fragment):
     path = tmp_path / "r.json"
@@ -147,9 +152,11 @@ def test_train_help_lists_every_approval_option(capsys):
     main(["train", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     for option in ("--approval", "--noise", "--noise-per", "--misspec", "--labels",
-                   "--label-kind", "--evaluator-steps", "--evaluator-lr", "--leak"):
+                   "--label-kind", "--evaluator-steps", "--evaluator-lr", "--leak",
+                   "--overseer-steps"):
         assert option in out, option
-    for kind in ("misspecified", "learned", "evaluator-rl", "continuation", "leak"):
+    for kind in ("misspecified", "learned", "evaluator-rl", "continuation", "leak",
+                 "trusted-critic"):
         assert kind in out, kind
 
 

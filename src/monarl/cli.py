@@ -43,6 +43,7 @@ class Approval(StrEnum):
     evaluator_rl = "evaluator-rl"
     continuation = "continuation"
     leak = "leak"
+    trusted_critic = "trusted-critic"
 
 
 class LabelKind(StrEnum):
@@ -104,7 +105,9 @@ ApprovalOpt = Annotated[Approval, typer.Option(
     "learned: a model fit to --labels overseer labels. evaluator-rl: trusted value after "
     "--evaluator-steps observed-reward backups (generalized MONA). continuation: observed "
     "return of a frozen trusted policy continuing from the next state. leak: mixes in the "
-    "realized future return with weight --leak (a NEGATIVE CONTROL).")]
+    "realized future return with weight --leak (a NEGATIVE CONTROL). trusted-critic (monarl "
+    "train only): trusted advantage with the value learned by the overseer's own PPO run on the "
+    "true reward (--overseer-steps); needs no tables, so it runs on any board.")]
 NoiseOpt = Annotated[float, typer.Option(help="Gaussian noise sigma of the overseer's value.")]
 NoisePerOpt = Annotated[NoisePer, typer.Option(
     help="Noise once per state on the value (paper) or per (t, s, a) step on the approval.")]
@@ -117,6 +120,9 @@ EvaluatorStepsOpt = Annotated[int, typer.Option(
     help="evaluator-rl: observed-reward Bellman backups k given to the evaluator (0 = MONA).")]
 LeakOpt = Annotated[float, typer.Option(
     help="leak: weight w in [0, 1] of the realized future return (negative control).")]
+OverseerStepsOpt = Annotated[int, typer.Option(
+    help="trusted-critic: environment steps per seed of the overseer's PPO run on the true "
+    "reward, whose critic gives the approval's value (not counted in --steps).")]
 EvaluatorLrOpt = Annotated[float | None, typer.Option(
     help="evaluator-rl with PPO only: train the evaluator inside PPO instead of giving it "
     "exact backups. Its value table starts at the trusted value and, during the first "
@@ -126,11 +132,13 @@ EvaluatorLrOpt = Annotated[float | None, typer.Option(
 
 def approval_config(approval: Approval, noise: float, noise_per: NoisePer, misspec: float,
                     labels: int, label_kind: LabelKind, evaluator_steps: int,
-                    leak: float, evaluator_lr: float | None = None) -> ApprovalConfig:
+                    leak: float, evaluator_lr: float | None = None,
+                    overseer_steps: int = 1_000_000) -> ApprovalConfig:
     """The validated approval settings; raises ConfigError naming the option."""
     cfg = ApprovalConfig(kind=approval.value, noise=noise, noise_per=noise_per.value,
                          misspec=misspec, labels=labels, label_kind=label_kind.value,
-                         evaluator_steps=evaluator_steps, evaluator_lr=evaluator_lr, leak=leak)
+                         evaluator_steps=evaluator_steps, evaluator_lr=evaluator_lr, leak=leak,
+                         overseer_steps=overseer_steps)
     cfg.validate("")
     return cfg
 
@@ -350,7 +358,8 @@ def train(
                         ] = TrainEnv.camera_dropbox,
     approval: Annotated[str, typer.Option(
         help="camera-dropbox: none | trusted | misspecified | learned | evaluator-rl | "
-        "continuation | leak (see `monarl solve --help`). loan-steganography: none | overseer."
+        "continuation | leak | trusted-critic (see `monarl solve --help`). loan-steganography: "
+        "none | overseer."
     )] = "none",
     horizon: Annotated[str, typer.Option(
         help="Optimization horizon: 1 (MONA), K, or none (full return, ordinary RL).")] = "none",
@@ -371,6 +380,7 @@ def train(
     evaluator_steps: EvaluatorStepsOpt = 0,
     evaluator_lr: EvaluatorLrOpt = None,
     leak: LeakOpt = 0.0,
+    overseer_steps: OverseerStepsOpt = 1_000_000,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Algorithm setting KEY=VALUE (repeatable), e.g. --set learning_rate=1e-3;"
         " see docs/ppo.md for PPO's.")] = None,
@@ -389,6 +399,11 @@ def train(
     the training seed), e.g. --approval learned --labels 1024, --approval evaluator-rl
     --evaluator-steps 8, --approval leak --leak 0.1 (a negative control). --blockers greater
     than boxes - 1 is the hack-free control (the camera can then never be blocked).
+
+    Boards too large for the state tables (over 3,000,000 states, e.g. --rows 7 --cols 7
+    --boxes 4) train with --approval none or trusted-critic (MONA whose overseer learns its
+    value by PPO on the true reward first, --overseer-steps) and are evaluated by sampled
+    episodes instead of exactly.
     """
     from monarl.config import parse_horizon
 
@@ -415,7 +430,7 @@ def train(
         try:
             approval_cfg = approval_config(_approval_choice(approval), noise, noise_per,
                                            misspec, labels, label_kind, evaluator_steps, leak,
-                                           evaluator_lr)
+                                           evaluator_lr, overseer_steps)
         except ConfigError as exc:
             fail(_option_message(str(exc)))
         from monarl.train_commands import train_camera_command
@@ -474,7 +489,7 @@ def sweep(
         help="Run store folder (default: beside the file, FILE without .toml + '.store').")
     ] = None,
     executor: Annotated[str, typer.Option(help="Where runs execute: local (process pool) or "
-                                          "ray (pip install 'monarl[ray]').")] = "local",
+                                          "ray (pip install 'monarl\\[ray]').")] = "local",
     address: Annotated[str | None, typer.Option(
         help="Ray cluster address (default: start a local Ray instance).")] = None,
     workers: Annotated[int | None, typer.Option(

@@ -1198,18 +1198,21 @@ _OVERSEERS_MAX = 16
 
 
 def train_overseer(
-    env: Mapping[str, Any], config: PPOConfig, steps: int, seed_list: list[int]
+    env: Mapping[str, Any], config: PPOConfig, steps: int, seed_list: list[int],
+    progress: Callable[[int], None] | None = None,
 ) -> tuple[list[dict], dict[str, Any]]:
     """The overseer of ``trusted-critic``: ordinary RL (full horizon, no approval) on the
     **true** reward for ``steps`` env steps per seed, with the agent's PPO settings and its
     own random stream. Returns its critic parameters (batched over seeds) and a summary of
     what the overseer's own policy does (``final``: outcome fractions and returns, mean over
     seeds; ``steps``; ``wall_seconds``), so a report can say how good the foresight was."""
-    key = (tuple(sorted(env.items())), config, steps, tuple(seed_list))
+    env = _env_fields(env)
+    config = dataclasses.replace(config, total_steps=steps)
+    key = (tuple(sorted(env.items())), config, tuple(seed_list))
     if key not in _OVERSEERS:
         out, info = train_seeds(env, "none", horizon=None, seeds=len(seed_list), steps=steps,
                                 seed_offset=seed_list[0], config=config, reward="true",
-                                key_stream=_OVERSEER_STREAM)
+                                key_stream=_OVERSEER_STREAM, progress=progress)
         final = jax.device_get(out["final"])
         summary = {
             "steps": steps,

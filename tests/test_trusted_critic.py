@@ -1,0 +1,121 @@
+"""The trusted-critic approval: the paper's trusted advantage with a learned overseer value.
+
+Checked three ways: with the exact trusted value plugged in, its table is the exact trusted
+approval; on real environment transitions, the in-rollout formula equals its table for any
+value function; and PPO trains with it end to end (on the paper's board, with its quality
+against the exact approval, and on a board beyond the tables), while the exact solver refuses
+it before any work.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from monarl.algos import ppo
+from monarl.approval import build_approval, trusted, trusted_critic
+from monarl.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.envs import camera_dropbox as cd
+from monarl.exact import tables_for
+
+TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
+CRITIC = ApprovalConfig(kind="trusted-critic", overseer_steps=2 * 128)
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return tables_for(EnvConfig())
+
+
+def test_with_the_exact_value_the_table_is_the_trusted_approval(tables):
+    values = trusted.trusted_values(tables)
+
+    def observations(t, s):  # "observations" that carry (t, s), so V can be looked up exactly
+        return jnp.stack([jnp.asarray(t), jnp.asarray(s)], axis=1)
+
+    def value_fn(ts):
+        return jnp.asarray(values, jnp.float32)[ts[:, 0], ts[:, 1]]
+
+    table = trusted_critic.critic_table(value_fn, observations, tables.next_state,
+                                        tables.observed_reward, tables.ended, tables.max_steps)
+    np.testing.assert_allclose(table, trusted.trusted_approval(tables), atol=1e-6)
+
+
+def test_rollout_formula_equals_its_table_on_real_transitions(tables):
+    """Any value function (here a random MLP on observations): the approval computed from a
+    step of the real environment equals the table entry of that (t, s, a)."""
+    params = cd.make_params()
+    mlp = ppo.init_mlp(jax.random.PRNGKey(0), (cd.observation_size(params), 16, 1), 1.0)
+    value_fn = jax.jit(lambda o: ppo.apply_mlp(mlp, o, "tanh")[..., 0])
+    table = ppo.critic_approval_table(tables, params, mlp, "tanh")
+    rng = np.random.default_rng(1)
+    live = np.flatnonzero(np.arange(tables.num_states) != tables.ended)
+    s = rng.choice(live, 256)
+    t = rng.integers(0, tables.max_steps, 256)
+    t[:8] = tables.max_steps - 1  # the last step approves nothing
+    t[8:16] = tables.max_steps - 2  # the next state's value is that of the last step: 0
+    a = rng.integers(0, 4, 256)
+    state = cd.EnvState(agent=jnp.asarray(tables.agent[s]), grid=jnp.asarray(tables.grid[s]),
+                        ended=jnp.zeros(256, bool), t=jnp.asarray(t, jnp.int32))
+    obs = jax.vmap(cd.observe, in_axes=(0, None))(state, params)
+    keys = jax.random.split(jax.random.PRNGKey(2), 256)
+    next_obs, nxt, reward, *_ = jax.vmap(cd.step, in_axes=(0, 0, 0, None))(
+        keys, state, jnp.asarray(a), params)
+    approval = trusted_critic.critic_approval(value_fn, obs, state.t, state.ended, next_obs,
+                                              nxt.ended, reward, tables.max_steps)
+    np.testing.assert_allclose(np.asarray(approval), table[t, s, a], atol=1e-5)
+    assert np.all(np.asarray(approval)[:8] == 0.0)
+    assert np.abs(table[: tables.max_steps - 1]).max() > 0.1  # a non-trivial value function
+
+
+def test_ppo_trains_with_it_and_reports_the_overseer_and_its_quality():
+    result = ppo.run_ppo(approval=CRITIC, horizon=1, seeds=2, steps=2 * 128, **TINY)
+    assert result["overseer"]["steps"] == CRITIC.overseer_steps
+    assert set(result["overseer"]["final"]) >= {"fail", "intended", "hack", "true_return"}
+    for row in result["per_seed"]:
+        assert row["fail"] + row["intended"] + row["hack"] == pytest.approx(1.0)
+        assert -1.0 <= row["approval_rank_correlation"] <= 1.0
+        assert row["approval_mae_visited"] >= 0.0
+        assert "overseer_intended" in row
+    assert result["config"]["approval_config"]["overseer_steps"] == CRITIC.overseer_steps
+
+
+def test_the_overseer_learns_from_the_true_reward_not_the_observed_one():
+    """On the hack-free control (blockers 2) a second box can never fall, so the true and the
+    observed reward are equal there and training on either, with the same keys, must give
+    the same policy; reward='true' with an approval is refused."""
+    with pytest.raises(ValueError, match="reward='bogus' is invalid"):
+        ppo.make_train(ppo.PPOConfig(total_steps=128, **TINY), cd.make_params(), reward="bogus")
+    control = {"blockers": 2}
+    a = ppo.run_ppo(env=control, approval="none", seeds=1, steps=2 * 128, **TINY)
+    out, _ = ppo.train_seeds(control, "none", seeds=1, steps=2 * 128, reward="true", **TINY)
+    assert float(out["final"]["true_return"][0]) == pytest.approx(a["final"]["true_return"],
+                                                                  abs=1e-6)
+    with pytest.raises(ConfigError, match="reward='true' is invalid with approval"):
+        ppo.train_seeds(None, CRITIC, horizon=1, seeds=1, steps=128, reward="true", **TINY)
+
+
+def test_it_runs_on_a_board_beyond_the_tables():
+    large = {"rows": 10, "cols": 10, "boxes": 3}
+    assert ppo.untabulable(10, 10, 3, "trusted-critic") is None
+    result = ppo.run_ppo(env=large, approval=CRITIC, horizon=1, seeds=1, steps=128,
+                         eval_episodes=32, **TINY)
+    assert result["config"]["evaluation"] == "sampled"
+    assert "approval_rank_correlation" not in result["per_seed"][0]  # no exact table to compare
+
+
+def test_the_exact_solver_refuses_it_before_any_work(tmp_path):
+    from monarl.experiments.spec import SpecError, parse_sweep
+
+    with pytest.raises(ConfigError, match="exists only in PPO"):
+        build_approval(tables_for(EnvConfig()), ApprovalConfig(kind="trusted-critic"))
+    with pytest.raises((SpecError, ConfigError),
+                       match="approval.kind='trusted-critic' is invalid with algo 'exact'"):
+        parse_sweep('[base]\nalgo = "exact"\n[base.approval]\nkind = "trusted-critic"',
+                    tmp_path / "x.toml")
+    with pytest.raises(ConfigError, match="overseer_steps=0 is invalid"):
+        ApprovalConfig(kind="trusted-critic", overseer_steps=0).validate()
+    with pytest.raises(ConfigError, match="applies only to approval trusted-critic"):
+        ApprovalConfig(kind="trusted", overseer_steps=5).validate()
