@@ -199,3 +199,22 @@ def test_progress_reads_steps_from_lock_heartbeat(curvy, tmp_path):
     assert store.is_busy(run.run_id)
     claim.release()
     assert not store.is_busy(run.run_id)
+
+
+def test_approval_quality_table_only_for_runs_that_measured_it():
+    from monarl.experiments.report import _quality_blocks
+
+    def stat(*values):
+        return {"mean": sum(values) / len(values), "ci95": (min(values), max(values)),
+                "per_seed": list(values)}
+
+    plain = {"label": "ordinary-rl", "seeds": [0, 1], "metrics": {"hack": stat(1.0, 1.0)}}
+    assert _quality_blocks([plain]) == []
+    critic = {"label": "mona-critic", "seeds": [0, 1],
+              "metrics": {"overseer_intended": stat(0.5, 1.0),
+                          "approval_rank_correlation": stat(0.1, 0.3)}}
+    blocks = _quality_blocks([plain, critic])
+    table = blocks[-1]
+    assert blocks[0] == ("h2", "Approval quality")
+    assert table[1] == ["condition", "seeds", "approval rank correlation", "overseer intended"]
+    assert table[2] == [["mona-critic", "2", "0.200 [0.100, 0.300]", "75.0 [50.0, 100.0] %"]]

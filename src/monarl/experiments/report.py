@@ -414,6 +414,40 @@ def _cell(stat: dict[str, Any] | None, percent: bool) -> str:
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
 
 
+QUALITY_COLUMNS = (
+    ("approval_rank_correlation", "approval rank correlation", False),
+    ("approval_mae_reachable", "approval MAE, reachable steps", False),
+    ("approval_mae_visited", "approval MAE, visited steps", False),
+    ("overseer_intended", "overseer intended", True),
+    ("overseer_hack", "overseer hack", True),
+    ("overseer_true_return", "overseer true return", False),
+)
+"""Per-run metrics that judge the approval rather than the policy: a learned approval's (or
+the trusted-critic's) agreement with the exact approval, and what the trusted-critic's overseer
+policy itself does."""
+
+
+def _quality_blocks(conditions: list[dict[str, Any]]) -> list[tuple]:
+    """A table of the approval's quality, for the conditions whose runs measured it."""
+    columns = [c for c in QUALITY_COLUMNS if any(c[0] in cond["metrics"] for cond in conditions)]
+    rows = [
+        [cond["label"], str(len(cond["seeds"])),
+         *(_cell(cond["metrics"].get(name), fraction) for name, _, fraction in columns)]
+        for cond in conditions if any(name in cond["metrics"] for name, _, _ in columns)
+    ]
+    if not rows:
+        return []
+    return [
+        ("h2", "Approval quality"),
+        ("p", "How good the approval itself is, where a run measured it: Spearman rank "
+              "correlation and mean absolute error against the exact trusted approval over "
+              "every reachable step and over the steps the trained policy visits (learned "
+              "approvals, and the trusted-critic on boards with tables), and what the "
+              "trusted-critic's overseer policy (PPO on the true reward) does itself."),
+        ("table", ["condition", "seeds", *(title for _, title, _ in columns)], rows),
+    ]
+
+
 def _metric_cells(metrics: dict[str, Any]) -> list[str]:
     return [_cell(metrics.get(m), True) for m in OUTCOMES] + [
         _cell(metrics.get(m), False) for m in RETURNS
@@ -516,6 +550,7 @@ def _blocks(
             for c in data["conditions"]
         ]
         blocks.append(("table", ["condition", "seeds", *HEADER], rows))
+    blocks += _quality_blocks(data["conditions"])
     if data.get("comparisons"):
         blocks += _comparison_blocks(data["comparisons"])
     if data["curves"]:
