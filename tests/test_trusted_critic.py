@@ -119,3 +119,20 @@ def test_the_exact_solver_refuses_it_before_any_work(tmp_path):
         ApprovalConfig(kind="trusted-critic", overseer_steps=0).validate()
     with pytest.raises(ConfigError, match="applies only to approval trusted-critic"):
         ApprovalConfig(kind="trusted", overseer_steps=5).validate()
+
+
+def test_uniform_start_times_change_training_not_the_evaluation():
+    """Episodes starting at drawn times give another training run, but every evaluation still
+    starts at t = 0: the untrained policy's evaluation (point 0) is the same."""
+    config = ppo.PPOConfig(total_steps=2 * 128, **TINY)
+    params = cd.make_params()
+    key = jax.random.PRNGKey(0)
+    zero = jax.jit(ppo.make_train(config, params))(key)
+    uniform = jax.jit(ppo.make_train(config, params, start_time="uniform"))(key)
+    assert float(zero["curve"]["intended"][0]) == float(uniform["curve"]["intended"][0])
+    assert not np.allclose(np.asarray(zero["params"].critic[0]["w"]),
+                           np.asarray(uniform["params"].critic[0]["w"]))
+    with pytest.raises(ValueError, match="start_time='noon' is invalid"):
+        ppo.make_train(config, params, start_time="noon")
+    with pytest.raises(ConfigError, match="overseer_start_time='noon' is invalid"):
+        ApprovalConfig(kind="trusted-critic", overseer_start_time="noon").validate()

@@ -123,6 +123,14 @@ LeakOpt = Annotated[float, typer.Option(
 OverseerStepsOpt = Annotated[int, typer.Option(
     help="trusted-critic: environment steps per seed of the overseer's PPO run on the true "
     "reward, whose critic gives the approval's value (not counted in --steps).")]
+class OverseerStart(StrEnum):
+    zero = "zero"
+    uniform = "uniform"
+
+
+OverseerStartOpt = Annotated[OverseerStart, typer.Option(
+    help="trusted-critic: the overseer's training episodes start at t = 0 (zero) or at a "
+    "uniformly drawn step (uniform), so its critic also learns late time steps.")]
 EvaluatorLrOpt = Annotated[float | None, typer.Option(
     help="evaluator-rl with PPO only: train the evaluator inside PPO instead of giving it "
     "exact backups. Its value table starts at the trusted value and, during the first "
@@ -133,12 +141,14 @@ EvaluatorLrOpt = Annotated[float | None, typer.Option(
 def approval_config(approval: Approval, noise: float, noise_per: NoisePer, misspec: float,
                     labels: int, label_kind: LabelKind, evaluator_steps: int,
                     leak: float, evaluator_lr: float | None = None,
-                    overseer_steps: int = 1_000_000) -> ApprovalConfig:
+                    overseer_steps: int = 1_000_000,
+                    overseer_start_time: str = "zero") -> ApprovalConfig:
     """The validated approval settings; raises ConfigError naming the option."""
     cfg = ApprovalConfig(kind=approval.value, noise=noise, noise_per=noise_per.value,
                          misspec=misspec, labels=labels, label_kind=label_kind.value,
                          evaluator_steps=evaluator_steps, evaluator_lr=evaluator_lr, leak=leak,
-                         overseer_steps=overseer_steps)
+                         overseer_steps=overseer_steps,
+                         overseer_start_time=overseer_start_time)
     cfg.validate("")
     return cfg
 
@@ -381,6 +391,7 @@ def train(
     evaluator_lr: EvaluatorLrOpt = None,
     leak: LeakOpt = 0.0,
     overseer_steps: OverseerStepsOpt = 1_000_000,
+    overseer_start_time: OverseerStartOpt = OverseerStart.zero,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Algorithm setting KEY=VALUE (repeatable), e.g. --set learning_rate=1e-3;"
         " see docs/ppo.md for PPO's.")] = None,
@@ -430,7 +441,8 @@ def train(
         try:
             approval_cfg = approval_config(_approval_choice(approval), noise, noise_per,
                                            misspec, labels, label_kind, evaluator_steps, leak,
-                                           evaluator_lr, overseer_steps)
+                                           evaluator_lr, overseer_steps,
+                                           overseer_start_time.value)
         except ConfigError as exc:
             fail(_option_message(str(exc)))
         from monarl.train_commands import train_camera_command

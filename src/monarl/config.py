@@ -15,6 +15,7 @@ ENVS = ("camera-dropbox",)
 APPROVALS = ("none", "trusted", "misspecified", "learned", "evaluator-rl", "continuation",
              "leak", "trusted-critic")
 TABLE_FREE_APPROVALS = ("none", "trusted-critic")
+OVERSEER_START_TIMES = ("zero", "uniform")
 """Approvals that need no [T, S, A] table, so PPO runs them on boards beyond the tables."""
 LABEL_KINDS = ("advantage", "outcome")
 NOISY_APPROVALS = ("trusted", "misspecified", "learned", "evaluator-rl", "leak")
@@ -108,8 +109,12 @@ class ApprovalConfig:
     is instead a value table that starts at the trusted value and is trained inside PPO's loop
     toward the observed returns of the first k updates' rollouts with this step size in [0, 1]
     (docs/approvals.md, "PPO: the evaluator critic"). ``leak`` w: weight of the realized future
-    observed return (``leak``, a negative control). Fields that do not apply to ``kind`` must
-    keep their defaults (so a typo cannot silently do nothing).
+    observed return (``leak``, a negative control). ``overseer_steps``: PPO only -- for
+    ``trusted-critic``, the environment steps of the overseer's own PPO run on the true reward,
+    whose critic is the value in the trusted advantage (no tables needed; docs/approvals.md,
+    "Beyond the tables"); ``overseer_start_time``: ``zero`` (its training episodes start at
+    t = 0) or ``uniform`` (at a uniformly drawn step, so its critic learns every t). Fields that
+    do not apply to ``kind`` must keep their defaults (so a typo cannot silently do nothing).
     """
 
     kind: str = "none"
@@ -122,12 +127,14 @@ class ApprovalConfig:
     evaluator_lr: float | None = None
     leak: float = 0.0
     overseer_steps: int = 1_000_000
+    overseer_start_time: str = "zero"
 
     _APPLIES = {"misspec": ("misspecified",), "labels": ("learned",),
                 "label_kind": ("learned",), "evaluator_steps": ("evaluator-rl",),
                 "evaluator_lr": ("evaluator-rl",),
                 "leak": ("leak",), "noise": NOISY_APPROVALS,
-                "overseer_steps": ("trusted-critic",)}
+                "overseer_steps": ("trusted-critic",),
+                "overseer_start_time": ("trusted-critic",)}
 
     def validate(self, section: str = "approval") -> None:
         if self.kind not in APPROVALS:
@@ -155,6 +162,9 @@ class ApprovalConfig:
                         "only; leave it unset for k exact Bellman backups)")
         if not _is_number(self.leak) or not 0 <= self.leak <= 1:
             raise _fail(section, "leak", self.leak, "the leak weight w must be in [0, 1]")
+        if self.overseer_start_time not in OVERSEER_START_TIMES:
+            raise _fail(section, "overseer_start_time", self.overseer_start_time,
+                        f"allowed are {', '.join(OVERSEER_START_TIMES)}")
         if not _is_int(self.overseer_steps) or self.overseer_steps < 1:
             raise _fail(section, "overseer_steps", self.overseer_steps,
                         "the overseer's PPO budget must be an integer >= 1 environment steps")

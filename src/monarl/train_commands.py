@@ -58,7 +58,8 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
             with progress_bar(approval.overseer_steps, quiet,
                               f"overseer PPO on the true reward, {seeds} seed(s)") as update:
                 train_overseer(dataclasses.asdict(env), config, approval.overseer_steps,
-                               list(range(seed_offset, seed_offset + seeds)), progress=update)
+                               list(range(seed_offset, seed_offset + seeds)), progress=update,
+                               start_time=approval.overseer_start_time)
         with progress_bar(steps, quiet, f"PPO {seeds} seed(s)") as update:
             return run_ppo(env=dataclasses.asdict(env), approval=approval, horizon=horizon,
                            seeds=seeds, steps=steps, seed_offset=seed_offset, config=config,

@@ -68,6 +68,7 @@ QUALITY_MAX_STATES = 200_000
 """Largest board (in states) on which a table-free approval is also tabulated to measure its
 quality against the exact one: that costs a forward pass per (t, s)."""
 METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
+START_TIMES = ("zero", "uniform")
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,6 +545,7 @@ def make_train(
     progress: Callable[[int], None] | None = None,
     sampled_eval: bool = False,
     reward: str = "observed",
+    start_time: str = "zero",
 ) -> Callable[..., dict[str, Any]]:
     """Build ``train(key, approval_table=None, init_actor=None, evaluator=None, overseer=None)
     -> dict`` (pure; jit/vmap it).
@@ -564,6 +566,10 @@ def make_train(
             (:func:`sample_actor`) even where the tables exist (to compare the two).
         reward: what a step without approval trains on: ``observed`` (ordinary RL) or
             ``true`` (the overseer of ``trusted-critic`` learns its value this way).
+        start_time: ``zero`` (episodes start at t = 0, as the environment's) or ``uniform``
+            (each training episode starts at a uniformly drawn t in [0, T), so a critic
+            learns the value of every time step, not only of those its policy reaches;
+            evaluation still starts at t = 0). For the ``trusted-critic`` overseer.
         progress: optional host callback receiving env steps done, called at each evaluation
             point through ``jax.debug.callback`` (the step counter is shared by
             the seeds, so under vmap it is called once per point, not once per seed).
@@ -592,6 +598,9 @@ def make_train(
     horizon = validate_horizon(horizon)
     if reward not in ("observed", "true"):
         raise ValueError(f"reward={reward!r} is invalid: allowed are observed, true")
+    if start_time not in START_TIMES:
+        raise ValueError(f"start_time={start_time!r} is invalid: allowed are "
+                         f"{', '.join(START_TIMES)}")
     if tables is None:
         if count_states(env_params.rows, env_params.cols, env_params.boxes) <= MAX_TABULAR_STATES:
             tables = compile_camera_dropbox(env_params)
@@ -658,6 +667,12 @@ def make_train(
     start_obs = jax.vmap(cd.observe, in_axes=(0, None))(start_states, env_params)
 
     def reset_batch(key: jax.Array) -> tuple[jax.Array, cd.EnvState]:
+        if start_time == "uniform":
+            k_index, k_time = jax.random.split(key)
+            index = jax.random.randint(k_index, (n_env,), 0, num_starts)
+            state = jax.tree_util.tree_map(lambda x: x[index], start_states)
+            state = state._replace(t=jax.random.randint(k_time, (n_env,), 0, steps_limit))
+            return jax.vmap(cd.observe, in_axes=(0, None))(state, env_params), state
         index = jax.random.randint(key, (n_env,), 0, num_starts)
         state = jax.tree_util.tree_map(lambda x: x[index], start_states)
         return start_obs[index], state
@@ -1199,20 +1214,23 @@ _OVERSEERS_MAX = 16
 
 def train_overseer(
     env: Mapping[str, Any], config: PPOConfig, steps: int, seed_list: list[int],
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, start_time: str = "zero",
 ) -> tuple[list[dict], dict[str, Any]]:
     """The overseer of ``trusted-critic``: ordinary RL (full horizon, no approval) on the
     **true** reward for ``steps`` env steps per seed, with the agent's PPO settings and its
-    own random stream. Returns its critic parameters (batched over seeds) and a summary of
-    what the overseer's own policy does (``final``: outcome fractions and returns, mean over
-    seeds; ``steps``; ``wall_seconds``), so a report can say how good the foresight was."""
+    own random stream; ``start_time="uniform"`` starts its training episodes at uniformly
+    drawn times (see :func:`make_train`). Returns its critic parameters (batched over seeds)
+    and a summary of what the overseer's own policy does (``final``: outcome fractions and
+    returns, mean over seeds; ``steps``; ``wall_seconds``), so a report can say how good the
+    foresight was."""
     env = _env_fields(env)
     config = dataclasses.replace(config, total_steps=steps)
-    key = (tuple(sorted(env.items())), config, tuple(seed_list))
+    key = (tuple(sorted(env.items())), config, tuple(seed_list), start_time)
     if key not in _OVERSEERS:
         out, info = train_seeds(env, "none", horizon=None, seeds=len(seed_list), steps=steps,
                                 seed_offset=seed_list[0], config=config, reward="true",
-                                key_stream=_OVERSEER_STREAM, progress=progress)
+                                key_stream=_OVERSEER_STREAM, progress=progress,
+                                start_time=start_time)
         final = jax.device_get(out["final"])
         summary = {
             "steps": steps,
@@ -1264,6 +1282,7 @@ def train_seeds(
     progress: Callable[[int], None] | None = None,
     reward: str = "observed",
     key_stream: int | None = None,
+    start_time: str = "zero",
     **ppo_overrides: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train ``seeds`` seeds in one ``jit(vmap(train))`` call; returns (device outputs, info).
@@ -1304,7 +1323,8 @@ def train_seeds(
     overseer = overseer_info = None
     if approval_cfg.kind == "trusted-critic":
         overseer, overseer_info = train_overseer(fields, config, approval_cfg.overseer_steps,
-                                                 seed_list)
+                                                 seed_list,
+                                                 start_time=approval_cfg.overseer_start_time)
     approval_seconds = time.perf_counter() - approval_started
     evaluator = None
     evaluator_axes = None
@@ -1334,6 +1354,7 @@ def train_seeds(
         evaluator_axes,
         overseer_axis,
         reward,
+        start_time,
     )
     fn = _COMPILED.get(signature)
     if fn is None:
@@ -1344,6 +1365,7 @@ def train_seeds(
             tables=tables,
             progress=_PROGRESS,
             reward=reward,
+            start_time=start_time,
         )
         fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes,
                                               overseer_axis)))
