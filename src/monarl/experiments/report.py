@@ -707,7 +707,12 @@ def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
     """fail / intended / hack against environment steps, one colour per condition."""
     from monarl.plots import plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True)
+    # The legend goes below the panels: condition labels are long, and inside a panel they
+    # hid the curves they name.
+    columns = 2 if len(curves) > 3 else 1
+    legend_rows = -(-len(curves) // columns) + 1  # + the title row
+    height = 4.2 + 0.22 * legend_rows
+    fig, axes = plt.subplots(1, 3, figsize=(15, height), sharey=True)
     colors = plt.get_cmap("tab10")
     for i, curve in enumerate(curves):
         xs = np.asarray(curve["env_steps"], np.float64)
@@ -721,9 +726,11 @@ def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("fraction of start states")
-    axes[-1].legend(loc="best", fontsize=8, title="condition")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=columns, fontsize=8,
+               title="condition", frameon=False)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.22 * legend_rows / height + 0.02, 1, 1))
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
