@@ -31,11 +31,14 @@ STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "mi
             "learned": ("labels", "label budget N"),
             "evaluator-rl": ("evaluator_steps", "evaluator RL steps k"),
             "evaluator-critic": ("evaluator_steps", "evaluator critic updates k (PPO)"),
-            "leak": ("leak", "leak weight w (negative control)")}
+            "leak": ("leak", "leak weight w (negative control)"),
+            "trusted-critic": ("overseer_steps", "overseer PPO steps"),
+            "trusted-critic-uniform": ("overseer_steps", "overseer PPO steps")}
 FAMILY_COLORS = {"ordinary RL": "#000000", "none": "#9e9e9e", "trusted": "#2e7d32",
                  "misspecified": "#ef6c00", "learned": "#1565c0", "evaluator-rl": "#6a1b9a",
                  "evaluator-critic": "#8e24aa",
-                 "continuation": "#00838f", "leak": "#c62828"}
+                 "continuation": "#00838f", "leak": "#c62828", "trusted-critic": "#558b2f",
+                 "trusted-critic-uniform": "#9e9d24"}
 
 
 def board_key(env: dict[str, Any]) -> tuple:
@@ -56,6 +59,8 @@ def family(config: dict[str, Any]) -> str:
         # PPO's trained evaluator critic: k counts PPO updates, not exact backups. Its step
         # size is not part of the method key: keep one evaluator_lr per store.
         return "evaluator-critic"
+    if approval == "trusted-critic" and config["approval"].get("overseer_start_time") == "uniform":
+        return "trusted-critic-uniform"  # its overseer's episodes start at drawn times
     return approval
 
 
@@ -77,13 +82,20 @@ def method_label(key: tuple) -> str:
     elif fam == "none":
         text = f"myopic, no approval, M={m}"
     else:
-        text = fam if strength is None else f"{fam} {STRENGTH[fam][0]}={strength:g}"
+        text = fam if strength is None else f"{fam} {STRENGTH[fam][0]}={_fmt_strength(strength)}"
         if noise:
             text += f", noise {noise:g}"
         text += f", M={m}"
         if fam == "leak":
             text += " [control]"
     return f"{text} ({algo})"
+
+
+def _fmt_strength(value: float) -> str:
+    """1e+06 reads worse than 1,000,000 for a step count."""
+    if float(value).is_integer() and abs(value) >= 100_000:
+        return f"{int(value):,}"
+    return f"{value:g}"
 
 
 def _stats(values: list[float]) -> dict[str, float]:
