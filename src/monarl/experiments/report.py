@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -430,11 +431,21 @@ policy itself does."""
 def _quality_blocks(conditions: list[dict[str, Any]]) -> list[tuple]:
     """A table of the approval's quality, for the conditions whose runs measured it."""
     columns = [c for c in QUALITY_COLUMNS if any(c[0] in cond["metrics"] for cond in conditions)]
-    rows = [
-        [cond["label"], str(len(cond["seeds"])),
-         *(_cell(cond["metrics"].get(name), fraction) for name, _, fraction in columns)]
-        for cond in conditions if any(name in cond["metrics"] for name, _, _ in columns)
-    ]
+    rows, seen = [], {}
+    for cond in conditions:
+        if not any(name in cond["metrics"] for name, _, _ in columns):
+            continue
+        cells = [_cell(cond["metrics"].get(name), fraction) for name, _, fraction in columns]
+        # An approval is built once per seed whatever the horizon, so rows that differ only
+        # in M repeat the same numbers: one row stands for them all.
+        label = cond["label"]
+        key = (re.sub(r",? ?horizon=[^,]*", "", label), tuple(cells))
+        if key in seen:
+            seen[key][0] = re.sub(r"horizon=[^,]*", "every horizon", seen[key][0])
+            continue
+        row = [label, str(len(cond["seeds"])), *cells]
+        seen[key] = row
+        rows.append(row)
     if not rows:
         return []
     return [
