@@ -136,3 +136,50 @@ def test_uniform_start_times_change_training_not_the_evaluation():
         ppo.make_train(config, params, start_time="noon")
     with pytest.raises(ConfigError, match="overseer_start_time='noon' is invalid"):
         ApprovalConfig(kind="trusted-critic", overseer_start_time="noon").validate()
+
+
+# --------------------------------------------------------------------------------------------
+# continuation-rollout: the frozen overseer policy run on inside training
+# --------------------------------------------------------------------------------------------
+
+
+def test_rollout_returns_equal_the_table_continuation_of_the_same_policy(tables):
+    """Any deterministic policy (here the argmax of a random MLP): running it from a batch of
+    real states gives the table's continuation return G[t, s] of the same policy."""
+    from monarl.approval import continuation
+
+    params = cd.make_params()
+    mlp = ppo.init_mlp(jax.random.PRNGKey(4), (cd.observation_size(params), 16, 4), 1.0)
+    greedy = np.asarray(jnp.argmax(ppo.policy_table(
+        mlp, ppo.eval_arrays(tables, params), "tanh", tables.max_steps), axis=-1))
+    expected = continuation.continuation_returns(tables, greedy)
+    # the table policy is only defined on reachable (t, s) pairs: start from some of them
+    pair_t, pair_s = ppo.reachable_pairs(tables, tables.max_steps)
+    pick = np.random.default_rng(5).choice(len(pair_t), 256, replace=False)
+    t, s = pair_t[pick], pair_s[pick]
+    t[:4] = tables.max_steps - 1
+    state = cd.EnvState(agent=jnp.asarray(tables.agent[s]), grid=jnp.asarray(tables.grid[s]),
+                        ended=jnp.asarray(s == tables.ended), t=jnp.asarray(t, jnp.int32))
+    v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
+
+    def step_fn(st, actions):
+        _, nxt, reward, *_ = v_step(jax.random.PRNGKey(0), st, actions, params)
+        return nxt, reward
+
+    got = continuation.rollout_returns(
+        lambda o: jnp.argmax(ppo.apply_mlp(mlp, o, "tanh"), axis=-1), state, step_fn,
+        lambda st: jax.vmap(cd.observe, in_axes=(0, None))(st, params), tables.max_steps)
+    np.testing.assert_allclose(np.asarray(got), expected[t, s], atol=1e-5)
+    assert np.ptp(expected[t, s]) > 0.1  # a policy whose continuations differ
+
+
+def test_continuation_rollout_trains_and_measures_itself_against_the_exact_continuation():
+    approval = ApprovalConfig(kind="continuation-rollout", overseer_steps=2 * 128)
+    result = ppo.run_ppo(approval=approval, horizon=1, seeds=2, steps=2 * 128, **TINY)
+    for row in result["per_seed"]:
+        assert row["fail"] + row["intended"] + row["hack"] == pytest.approx(1.0)
+        assert -1.0 <= row["approval_rank_correlation"] <= 1.0
+        assert "overseer_intended" in row
+    assert ppo.untabulable(10, 10, 3, "continuation-rollout") is None
+    with pytest.raises(ConfigError, match="exists only in PPO"):
+        build_approval(tables_for(EnvConfig()), ApprovalConfig(kind="continuation-rollout"))

@@ -44,6 +44,7 @@ class Approval(StrEnum):
     continuation = "continuation"
     leak = "leak"
     trusted_critic = "trusted-critic"
+    continuation_rollout = "continuation-rollout"
 
 
 class LabelKind(StrEnum):
@@ -107,7 +108,9 @@ ApprovalOpt = Annotated[Approval, typer.Option(
     "return of a frozen trusted policy continuing from the next state. leak: mixes in the "
     "realized future return with weight --leak (a NEGATIVE CONTROL). trusted-critic (monarl "
     "train only): trusted advantage with the value learned by the overseer's own PPO run on the "
-    "true reward (--overseer-steps); needs no tables, so it runs on any board.")]
+    "true reward (--overseer-steps); continuation-rollout (monarl train only): R_obs(s') + the "
+    "observed return of that overseer's greedy policy run on from s'. Both need no tables, so "
+    "they run on any board.")]
 NoiseOpt = Annotated[float, typer.Option(help="Gaussian noise sigma of the overseer's value.")]
 NoisePerOpt = Annotated[NoisePer, typer.Option(
     help="Noise once per state on the value (paper) or per (t, s, a) step on the approval.")]
@@ -121,16 +124,17 @@ EvaluatorStepsOpt = Annotated[int, typer.Option(
 LeakOpt = Annotated[float, typer.Option(
     help="leak: weight w in [0, 1] of the realized future return (negative control).")]
 OverseerStepsOpt = Annotated[int, typer.Option(
-    help="trusted-critic: environment steps per seed of the overseer's PPO run on the true "
-    "reward, whose critic gives the approval's value (not counted in --steps).")]
+    help="trusted-critic, continuation-rollout: environment steps per seed of the overseer's "
+    "PPO run on the true reward, whose critic (or greedy policy) gives the approval (not "
+    "counted in --steps).")]
 class OverseerStart(StrEnum):
     zero = "zero"
     uniform = "uniform"
 
 
 OverseerStartOpt = Annotated[OverseerStart, typer.Option(
-    help="trusted-critic: the overseer's training episodes start at t = 0 (zero) or at a "
-    "uniformly drawn step (uniform), so its critic also learns late time steps.")]
+    help="trusted-critic, continuation-rollout: the overseer's training episodes start at "
+    "t = 0 (zero) or at a uniformly drawn step (uniform), so it also learns late time steps.")]
 EvaluatorLrOpt = Annotated[float | None, typer.Option(
     help="evaluator-rl with PPO only: train the evaluator inside PPO instead of giving it "
     "exact backups. Its value table starts at the trusted value and, during the first "
@@ -368,8 +372,8 @@ def train(
                         ] = TrainEnv.camera_dropbox,
     approval: Annotated[str, typer.Option(
         help="camera-dropbox: none | trusted | misspecified | learned | evaluator-rl | "
-        "continuation | leak | trusted-critic (see `monarl solve --help`). loan-steganography: "
-        "none | overseer."
+        "continuation | leak | trusted-critic | continuation-rollout (see `monarl solve --help`). "
+        "loan-steganography: none | overseer."
     )] = "none",
     horizon: Annotated[str, typer.Option(
         help="Optimization horizon: 1 (MONA), K, or none (full return, ordinary RL).")] = "none",

@@ -13,8 +13,10 @@ from typing import Any
 
 ENVS = ("camera-dropbox",)
 APPROVALS = ("none", "trusted", "misspecified", "learned", "evaluator-rl", "continuation",
-             "leak", "trusted-critic")
-TABLE_FREE_APPROVALS = ("none", "trusted-critic")
+             "leak", "trusted-critic", "continuation-rollout")
+TABLE_FREE_APPROVALS = ("none", "trusted-critic", "continuation-rollout")
+OVERSEER_APPROVALS = ("trusted-critic", "continuation-rollout")
+"""Approvals whose overseer is a PPO run on the true reward (PPO only)."""
 OVERSEER_START_TIMES = ("zero", "uniform")
 """Approvals that need no [T, S, A] table, so PPO runs them on boards beyond the tables."""
 LABEL_KINDS = ("advantage", "outcome")
@@ -133,8 +135,8 @@ class ApprovalConfig:
                 "label_kind": ("learned",), "evaluator_steps": ("evaluator-rl",),
                 "evaluator_lr": ("evaluator-rl",),
                 "leak": ("leak",), "noise": NOISY_APPROVALS,
-                "overseer_steps": ("trusted-critic",),
-                "overseer_start_time": ("trusted-critic",)}
+                "overseer_steps": OVERSEER_APPROVALS,
+                "overseer_start_time": OVERSEER_APPROVALS}
 
     def validate(self, section: str = "approval") -> None:
         if self.kind not in APPROVALS:
@@ -186,10 +188,11 @@ class ApprovalConfig:
             return ("the trained evaluator critic exists only in PPO; the exact solver's "
                     "evaluator gets evaluator_steps exact Bellman backups (leave evaluator_lr "
                     "unset)")
-        if self.kind == "trusted-critic":
-            return ("approval 'trusted-critic' learns the overseer's value with a PPO run on "
-                    "the true reward, so it exists only in PPO (algo 'ppo' / monarl train); the "
-                    "exact solver's 'trusted' uses the exact value")
+        if self.kind in OVERSEER_APPROVALS:
+            exact = "trusted" if self.kind == "trusted-critic" else "continuation"
+            return (f"approval {self.kind!r} learns its overseer with a PPO run on the true "
+                    "reward, so it exists only in PPO (algo 'ppo' / monarl train); the exact "
+                    f"solver's {exact!r} uses the exact overseer")
         return None
 
     @property

@@ -52,7 +52,7 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
     from monarl.envs.tabular import TooLargeError
 
     try:
-        if approval.kind == "trusted-critic":  # the overseer first, behind its own bar
+        if approval.kind in ("trusted-critic", "continuation-rollout"):  # overseer first
             from monarl.algos.ppo import train_overseer
 
             with progress_bar(approval.overseer_steps, quiet,

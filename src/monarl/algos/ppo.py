@@ -43,10 +43,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from monarl.approval import build_approval, lookup, trusted, trusted_critic
+from monarl.approval import build_approval, continuation, lookup, trusted, trusted_critic
 from monarl.config import (
     APPROVALS,
     NOISY_APPROVALS,
+    OVERSEER_APPROVALS,
     TABLE_FREE_APPROVALS,
     ApprovalConfig,
     ConfigError,
@@ -506,6 +507,8 @@ class Transition(NamedTuple):
     t_idx: jax.Array | None = None  # int32 step t of the state acted in
     s_idx: jax.Array | None = None  # int32 table index of that state
     observed: jax.Array | None = None  # observed reward of the step
+    # Only with continuation-rollout: the state entered, before any auto-reset.
+    next_env: cd.EnvState | None = None
 
 
 class EvaluatorArgs(NamedTuple):
@@ -678,6 +681,7 @@ def make_train(
         return start_obs[index], state
 
     v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
+    v_observe = jax.vmap(cd.observe, in_axes=(0, None))
     v_approval = jax.vmap(lookup.lookup_approval, in_axes=(None, 0, 0, None, None))
     v_index = jax.vmap(lookup.table_index, in_axes=(0, None, None))
 
@@ -722,8 +726,24 @@ def make_train(
     def overseer_value_fn(overseer: list[dict]) -> trusted_critic.ValueFn:
         return lambda o: apply_mlp(overseer, o, act)[..., 0]
 
+    def continuation_reward(frozen: list[dict], traj: Transition) -> jax.Array:
+        """continuation-rollout: R_obs(s') + the observed return of the frozen greedy policy
+        run on from every state entered in the rollout (one batched run of T steps)."""
+        flat = jax.tree_util.tree_map(lambda x: x.reshape((batch,) + x.shape[2:]),
+                                      traj.next_env)
+        step_key = jax.random.PRNGKey(0)  # the environment is deterministic
+
+        def step_fn(state, actions):
+            _, nxt, observed, *_ = v_step(step_key, state, actions, env_params)
+            return nxt, observed
+
+        returns = continuation.rollout_returns(
+            lambda o: jnp.argmax(apply_mlp(frozen, o, act), axis=-1), flat, step_fn,
+            lambda s: v_observe(s, env_params), steps_limit)
+        return traj.observed + returns.reshape(traj.observed.shape)
+
     def rollout(runner: Runner, approval: jax.Array | None, evaluator: EvaluatorArgs | None,
-                overseer: list[dict] | None = None):
+                overseer: list[dict] | None = None, frozen: list[dict] | None = None):
         def env_step(carry, _):
             env_state, obs, ep_obs, ep_true, key = carry
             key, k_act, k_reset = jax.random.split(key, 3)
@@ -748,6 +768,8 @@ def make_train(
                 critic_fields = {"t_idx": t_idx, "s_idx": s_idx, "observed": observed}
             elif approval is not None:
                 train_reward = v_approval(approval, env_state, action, index, boxes)
+            if frozen is not None:  # the reward is set after the rollout, in one batch
+                critic_fields = {"observed": observed, "next_env": next_state}
             done = term | trunc
             ep_obs = ep_obs + observed
             ep_true = ep_true + info["true_reward"]
@@ -823,9 +845,12 @@ def make_train(
 
     grad_fn = jax.grad(loss_fn, has_aux=True)
 
-    def update_step(runner: Runner, approval: jax.Array | None, evaluator=None, overseer=None):
+    def update_step(runner: Runner, approval: jax.Array | None, evaluator=None, overseer=None,
+                    frozen=None):
         (env_state, obs, ep_obs, ep_true, key), traj = rollout(runner, approval, evaluator,
-                                                               overseer)
+                                                               overseer, frozen)
+        if frozen is not None:
+            traj = traj._replace(reward=continuation_reward(frozen, traj))
         delta = None
         if evaluator is not None:
             delta = update_evaluator(runner, traj, env_state, evaluator)
@@ -907,9 +932,10 @@ def make_train(
             jax.debug.callback(lambda s: progress(int(s)), env_steps)
         return result
 
-    def run_updates(runner: Runner, approval, count: int, evaluator=None, overseer=None):
+    def run_updates(runner: Runner, approval, count: int, evaluator=None, overseer=None,
+                    frozen=None):
         runner, stats = jax.lax.scan(
-            lambda r, _: update_step(r, approval, evaluator, overseer), runner, None,
+            lambda r, _: update_step(r, approval, evaluator, overseer, frozen), runner, None,
             length=count
         )
         point = evaluate_point(runner)
@@ -936,11 +962,13 @@ def make_train(
         init_actor: list[dict] | None = None,
         evaluator: EvaluatorArgs | None = None,
         overseer: list[dict] | None = None,
+        frozen_actor: list[dict] | None = None,
     ) -> dict[str, Any]:
         approval = default_approval if approval_table is None else approval_table
-        if overseer is not None and (approval is not None or evaluator is not None):
-            raise ValueError("the overseer critic is the approval: give no approval table or "
-                             "evaluator beside it")
+        given = [x is not None for x in (approval, evaluator, overseer, frozen_actor)]
+        if (overseer is not None or frozen_actor is not None) and sum(given) > 1:
+            raise ValueError("the overseer critic or the frozen actor is the approval: give no "
+                             "approval table, evaluator or second overseer beside it")
         if evaluator is not None and approval is None:
             raise ValueError("the evaluator critic needs an approval table (its V_0 advantage)")
         if tables is None and approval is not None:
@@ -967,14 +995,16 @@ def make_train(
         points = [jax.tree_util.tree_map(lambda x: x[None], first)]
         if n_chunks:
             runner, chunked = jax.lax.scan(
-                lambda r, _: run_updates(r, approval, per_eval, evaluator, overseer),
+                lambda r, _: run_updates(r, approval, per_eval, evaluator, overseer,
+                                         frozen_actor),
                 runner,
                 None,
                 length=n_chunks,
             )
             points.append(chunked)
         if remainder:
-            runner, last = run_updates(runner, approval, remainder, evaluator, overseer)
+            runner, last = run_updates(runner, approval, remainder, evaluator, overseer,
+                                       frozen_actor)
             points.append(jax.tree_util.tree_map(lambda x: x[None], last))
         curve = jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *points)
         final = jax.tree_util.tree_map(lambda x: x[-1], curve)
@@ -1185,11 +1215,13 @@ def learned_quality(
     seeds: list[int],
     actors: list[dict],
     activation: str,
+    exact: np.ndarray | None = None,
 ) -> list[dict[str, float]]:
     """Per seed: how close the learned approval is to the exact one it was trained from
     (``learned.approval_quality``): rank correlation and error over every reachable step, and
     ``mae_visited``, the error on the steps the *trained PPO policy* takes, weighted by how often
-    it takes them."""
+    it takes them. ``exact``: the exact approval to compare with (default: the trusted one with
+    the config's noise and each seed)."""
     from monarl.approval.learned import approval_quality
 
     values = trusted.trusted_values(tables)
@@ -1198,31 +1230,31 @@ def learned_quality(
     out = []
     for i, seed in enumerate(seeds):
         learned = learned_tables[i] if learned_tables.ndim == 4 else learned_tables
-        exact = trusted.trusted_approval(tables, config.noise, seed, config.noise_per,
-                                         values=values)
+        reference = exact if exact is not None else trusted.trusted_approval(
+            tables, config.noise, seed, config.noise_per, values=values)
         actor = jax.tree_util.tree_map(lambda x, i=i: x[i], actors)
         probs = np.asarray(probs_of(actor), np.float64)
-        out.append(approval_quality(tables, learned, exact, probs))
+        out.append(approval_quality(tables, learned, reference, probs))
     return out
 
 
 # Overseer critics by (board, PPO settings, budget, seeds): a sweep trains MONA with the same
 # learned overseer at several horizons in one process, and training one takes a PPO run.
-_OVERSEERS: dict[tuple, tuple[list[dict], dict[str, Any]]] = {}
+_OVERSEERS: dict[tuple, tuple[Params, dict[str, Any]]] = {}
 _OVERSEERS_MAX = 16
 
 
 def train_overseer(
     env: Mapping[str, Any], config: PPOConfig, steps: int, seed_list: list[int],
     progress: Callable[[int], None] | None = None, start_time: str = "zero",
-) -> tuple[list[dict], dict[str, Any]]:
-    """The overseer of ``trusted-critic``: ordinary RL (full horizon, no approval) on the
-    **true** reward for ``steps`` env steps per seed, with the agent's PPO settings and its
-    own random stream; ``start_time="uniform"`` starts its training episodes at uniformly
-    drawn times (see :func:`make_train`). Returns its critic parameters (batched over seeds)
-    and a summary of what the overseer's own policy does (``final``: outcome fractions and
-    returns, mean over seeds; ``steps``; ``wall_seconds``), so a report can say how good the
-    foresight was."""
+) -> tuple[Params, dict[str, Any]]:
+    """The overseer of ``trusted-critic`` and ``continuation-rollout``: ordinary RL (full
+    horizon, no approval) on the **true** reward for ``steps`` env steps per seed, with the
+    agent's PPO settings and its own random stream; ``start_time="uniform"`` starts its
+    training episodes at uniformly drawn times (see :func:`make_train`). Returns its
+    parameters (actor and critic, batched over seeds) and a summary of what the overseer's own
+    policy does (``final``: outcome fractions and returns, mean over seeds; ``steps``;
+    ``wall_seconds``), so a report can say how good the foresight was."""
     env = _env_fields(env)
     config = dataclasses.replace(config, total_steps=steps)
     key = (tuple(sorted(env.items())), config, tuple(seed_list), start_time)
@@ -1239,7 +1271,7 @@ def train_overseer(
             "per_seed": [{name: float(final[name][i]) for name in METRICS}
                          for i in range(len(seed_list))],
         }
-        _OVERSEERS[key] = (out["params"].critic, summary)
+        _OVERSEERS[key] = (out["params"], summary)
         while len(_OVERSEERS) > _OVERSEERS_MAX:
             _OVERSEERS.pop(next(iter(_OVERSEERS)))
     return _OVERSEERS[key]
@@ -1253,6 +1285,18 @@ def critic_approval_table(tables: TabularEnv, env_params: cd.CameraDropboxParams
     return trusted_critic.critic_table(
         value_fn, lambda t, s: table_observations(tables, env_params, t, s),
         tables.next_state, tables.observed_reward, tables.ended, tables.max_steps)
+
+
+def rollout_approval_table(tables: TabularEnv, env_params: cd.CameraDropboxParams,
+                           actor: list[dict], activation: str) -> np.ndarray:
+    """The continuation-rollout approval of one frozen actor (taken greedily) as a [T, S, A]
+    table (boards with tables), to compare with the exact continuation approval."""
+    arrays = eval_arrays(tables, env_params)
+    probs = jax.jit(lambda a: policy_table(a, arrays, activation, tables.max_steps))(actor)
+    greedy = np.asarray(jnp.argmax(probs, axis=-1))
+    returns = continuation.continuation_returns(tables, greedy)
+    after = returns[1:][:, tables.next_state]
+    return (tables.reward_table("observed")[None] + after).astype(np.float32)
 
 
 # Jitted ``vmap(train)`` programs by signature, so repeated runs in a process (seed batches,
@@ -1320,11 +1364,15 @@ def train_seeds(
     seed_list = list(range(seed_offset, seed_offset + seeds))
     approval_started = time.perf_counter()
     table = None if tables is None else approval_tables(tables, approval_cfg, seeds=seed_list)
-    overseer = overseer_info = None
-    if approval_cfg.kind == "trusted-critic":
-        overseer, overseer_info = train_overseer(fields, config, approval_cfg.overseer_steps,
-                                                 seed_list,
-                                                 start_time=approval_cfg.overseer_start_time)
+    overseer = frozen = overseer_info = None
+    if approval_cfg.kind in OVERSEER_APPROVALS:
+        overseer_params, overseer_info = train_overseer(
+            fields, config, approval_cfg.overseer_steps, seed_list,
+            start_time=approval_cfg.overseer_start_time)
+        if approval_cfg.kind == "trusted-critic":
+            overseer = overseer_params.critic
+        else:  # continuation-rollout: its greedy policy continues from each state entered
+            frozen = overseer_params.actor
     approval_seconds = time.perf_counter() - approval_started
     evaluator = None
     evaluator_axes = None
@@ -1344,6 +1392,7 @@ def train_seeds(
     table_axis = None if table is None or table.ndim == 3 else 0
     actor_axis = None if init_actor is None else 0
     overseer_axis = None if overseer is None else 0
+    frozen_axis = None if frozen is None else 0
     signature = (
         config,
         tuple(sorted(settings.items())),
@@ -1353,6 +1402,7 @@ def train_seeds(
         actor_axis,
         evaluator_axes,
         overseer_axis,
+        frozen_axis,
         reward,
         start_time,
     )
@@ -1368,13 +1418,14 @@ def train_seeds(
             start_time=start_time,
         )
         fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes,
-                                              overseer_axis)))
+                                              overseer_axis, frozen_axis)))
         _COMPILED[signature] = fn
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
     table_arg = None if table is None else jnp.asarray(table)
     with _PROGRESS.forwarding(progress):
-        out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator, overseer))
+        out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator, overseer,
+                                       frozen))
     wall = time.perf_counter() - started
     info = {
         "config": config,
@@ -1393,13 +1444,18 @@ def train_seeds(
     if overseer_info is not None:
         info["overseer"] = overseer_info
         if tables is not None and tables.num_states <= QUALITY_MAX_STATES:
-            critic_tables = np.stack([
-                critic_approval_table(tables, env_params, jax.tree_util.tree_map(
-                    lambda x, i=i: x[i], overseer), config.activation)
+            learned_of = (critic_approval_table if overseer is not None
+                          else rollout_approval_table)
+            learned_tables = np.stack([
+                learned_of(tables, env_params, jax.tree_util.tree_map(
+                    lambda x, i=i: x[i], overseer if overseer is not None else frozen),
+                    config.activation)
                 for i in range(len(seed_list))])
+            exact = (None if overseer is not None
+                     else continuation.continuation_approval(tables).astype(np.float32))
             info["approval_quality"] = learned_quality(
-                tables, env_params, approval_cfg, critic_tables, seed_list,
-                out["params"].actor, config.activation)
+                tables, env_params, approval_cfg, learned_tables, seed_list,
+                out["params"].actor, config.activation, exact=exact)
     if approval_cfg.kind == "learned":
         info["approval_quality"] = learned_quality(
             tables, env_params, approval_cfg, table, seed_list, out["params"].actor,
