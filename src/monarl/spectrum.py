@@ -33,12 +33,13 @@ STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "mi
             "evaluator-critic": ("evaluator_steps", "evaluator critic updates k (PPO)"),
             "leak": ("leak", "leak weight w (negative control)"),
             "trusted-critic": ("overseer_steps", "overseer PPO steps"),
-            "trusted-critic-uniform": ("overseer_steps", "overseer PPO steps")}
+            "trusted-critic-uniform": ("overseer_steps", "overseer PPO steps"),
+            "continuation-rollout": ("overseer_steps", "overseer PPO steps")}
 FAMILY_COLORS = {"ordinary RL": "#000000", "none": "#9e9e9e", "trusted": "#2e7d32",
                  "misspecified": "#ef6c00", "learned": "#1565c0", "evaluator-rl": "#6a1b9a",
                  "evaluator-critic": "#8e24aa",
                  "continuation": "#00838f", "leak": "#c62828", "trusted-critic": "#558b2f",
-                 "trusted-critic-uniform": "#9e9d24"}
+                 "trusted-critic-uniform": "#9e9d24", "continuation-rollout": "#4dd0e1"}
 
 
 def board_key(env: dict[str, Any]) -> tuple:
