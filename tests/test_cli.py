@@ -77,6 +77,8 @@ def test_rollout_step_limit(tmp_path, capsys):
     (["solve", "--reward", "fake"], "'fake' is not one of"),
     (["solve", "--approval", "trusted-critic"],
      "--approval=trusted-critic is invalid for monarl solve"),
+    (["solve", "--approval", "continuation-rollout"],
+     "--approval=continuation-rollout is invalid for monarl solve"),
 ])
 def test_solve_bad_input(tmp_path, capsys, args, fragment):
     out, path = tmp_path / "out", tmp_path / "r.json"
@@ -156,7 +158,7 @@ def test_train_help_lists_every_approval_option(capsys):
                    "--overseer-steps"):
         assert option in out, option
     for kind in ("misspecified", "learned", "evaluator-rl", "continuation", "leak",
-                 "trusted-critic"):
+                 "trusted-critic", "continuation-rollout"):
         assert kind in out, kind
 
 

@@ -124,17 +124,19 @@ EvaluatorStepsOpt = Annotated[int, typer.Option(
 LeakOpt = Annotated[float, typer.Option(
     help="leak: weight w in [0, 1] of the realized future return (negative control).")]
 OverseerStepsOpt = Annotated[int, typer.Option(
-    help="trusted-critic, continuation-rollout: environment steps per seed of the overseer's "
-    "PPO run on the true reward, whose critic (or greedy policy) gives the approval (not "
-    "counted in --steps).")]
+    help="For trusted-critic and continuation-rollout only. Environment steps per seed of the "
+    "overseer's PPO run on the true reward, whose critic (or greedy policy) gives the approval "
+    "(not counted in --steps).")]
 class OverseerStart(StrEnum):
     zero = "zero"
     uniform = "uniform"
 
 
 OverseerStartOpt = Annotated[OverseerStart, typer.Option(
-    help="trusted-critic, continuation-rollout: the overseer's training episodes start at "
-    "t = 0 (zero) or at a uniformly drawn step (uniform), so it also learns late time steps.")]
+    "--overseer-start",
+    help="For trusted-critic and continuation-rollout only. The overseer's training episodes "
+    "start at t = 0 (zero) or at a uniformly drawn step (uniform), so it also learns late time "
+    "steps.")]
 EvaluatorLrOpt = Annotated[float | None, typer.Option(
     help="evaluator-rl with PPO only: train the evaluator inside PPO instead of giving it "
     "exact backups. Its value table starts at the trusted value and, during the first "
@@ -403,7 +405,8 @@ def train(
     json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here."
                                                    )] = None,
     store: Annotated[Path | None, typer.Option(
-        help="Also record every seed as a run in this run store (see docs/experiments.md).")
+        help="Also record every seed as a run in this run store; docs/experiments.md "
+        "explains stores.")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
 ) -> None:
