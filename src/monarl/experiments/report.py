@@ -158,6 +158,7 @@ def build_report(
         shown = (
             [k for k in varying if json.dumps(f.get(k)) != usual.get(k)] if variant else varying
         )
+        shown = [k for k in shown if _applies(k, f)]
         desc = ", ".join(f"{k}={_fmt_value(f.get(k))}" for k in shown)
         label = f"{variant}: {desc}" if variant and desc else (variant or desc or "all runs")
         metrics = {}
@@ -413,6 +414,18 @@ def _cell(stat: dict[str, Any] | None, percent: bool) -> str:
     if single or lo == hi:
         return f"{mean:.3f}"
     return f"{mean:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
+def _applies(key: str, flat: dict[str, Any]) -> bool:
+    """Whether a varying field means anything for this condition: an approval strength that
+    does not apply to the condition's approval kind (``overseer_steps`` of ordinary RL) is
+    left out of its label."""
+    if not key.startswith("approval."):
+        return True
+    from monarl.config import ApprovalConfig
+
+    kinds = ApprovalConfig._APPLIES.get(key.split(".", 1)[1])
+    return kinds is None or flat.get("approval.kind") in kinds
 
 
 QUALITY_COLUMNS = (
