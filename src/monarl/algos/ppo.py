@@ -1108,8 +1108,9 @@ def untabulable(rows: int, cols: int, boxes: int, approval_kind: str) -> str | N
     states = count_states(rows, cols, boxes)
     return (f"that board has {states:,} states, more than the {MAX_TABULAR_STATES:,} that can "
             f"be tabulated, and approval {approval_kind!r} needs a [T, S, A] table; use "
-            "approval 'trusted-critic' (MONA with a learned overseer value) or 'none' (PPO "
-            "then evaluates by sampled episodes), or a smaller board")
+            "approval 'continuation-rollout' or 'trusted-critic' (MONA with an overseer "
+            "learned by PPO) or 'none' (PPO then evaluates by sampled episodes), or a smaller "
+            "board")
 
 
 def approval_config(
