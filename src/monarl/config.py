@@ -112,9 +112,10 @@ class ApprovalConfig:
     toward the observed returns of the first k updates' rollouts with this step size in [0, 1]
     (docs/approvals.md, "PPO: the evaluator critic"). ``leak`` w: weight of the realized future
     observed return (``leak``, a negative control). ``overseer_steps``: PPO only -- for
-    ``trusted-critic``, the environment steps of the overseer's own PPO run on the true reward,
-    whose critic is the value in the trusted advantage (no tables needed; docs/approvals.md,
-    "Beyond the tables"); ``overseer_start_time``: ``zero`` (its training episodes start at
+    ``trusted-critic`` and ``continuation-rollout``, the environment steps of the overseer's
+    own PPO run on the true reward, whose critic is the value in the trusted advantage, or whose
+    greedy policy continues the episode (no tables needed; docs/approvals.md, "Beyond the
+    tables"); ``overseer_start_time``: ``zero`` (its training episodes start at
     t = 0) or ``uniform`` (at a uniformly drawn step, so its critic learns every t). Fields that
     do not apply to ``kind`` must keep their defaults (so a typo cannot silently do nothing).
     """
