@@ -307,3 +307,37 @@ def test_runs_from_an_older_semantics_version_are_redone_and_left_out_of_reports
     assert stale == [old_id] and len(runs) == len(sweep.runs)
     data = build_report(store)
     assert data["stale_runs"] == 1 and data["runs"] == len(sweep.runs)
+
+
+def test_a_momentary_busy_check_does_not_make_a_claim_skip_the_run(tmp_path, monkeypatch):
+    """The progress display's busy-check holds a shared lock for an instant; a claim that meets
+    it retries instead of leaving the run to an owner that does not exist. Deterministic: the
+    shared lock is released at the claim's first retry."""
+    import fcntl
+    import os
+
+    from monarl.experiments import store as store_mod
+
+    store = store_mod.Store(tmp_path / "store")
+    store.init()
+    run_dir = store.run_dir("abc")
+    run_dir.mkdir(parents=True)
+    peek = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(peek, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what is_busy holds for a moment
+    sleeps = []
+
+    def release(seconds):
+        sleeps.append(seconds)
+        fcntl.flock(peek, fcntl.LOCK_UN)
+
+    monkeypatch.setattr(store_mod.time, "sleep", release)
+    claim = store.claim("abc", {"x": 1})
+    assert claim is not None and sleeps == [store_mod.CLAIM_RETRY_SECONDS]
+    claim.release(remove=True)
+    os.close(peek)
+    monkeypatch.undo()
+    # a real owner (an exclusive lock that stays) still makes the claim give up, after retries
+    owner = store.claim("def", {"x": 2})
+    assert owner is not None
+    assert store.claim("def", {"x": 2}) is None
+    owner.release(remove=True)

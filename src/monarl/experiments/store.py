@@ -35,6 +35,7 @@ import fcntl
 import json
 import os
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,12 @@ FORMAT = {"format": "monarl-store", "version": 1}
 
 _LOG_FDS: dict[tuple[int, str], int] = {}
 SYNC_EACH_UP_TO = 2
+CLAIM_ATTEMPTS = 5
+CLAIM_RETRY_SECONDS = 0.001
+"""A claim retries its exclusive lock this often before it leaves the run to another owner: the
+sweep's progress display takes a shared lock for a moment to see whether a run is busy
+(``Store.is_busy``), and a claim that met it would skip a run nobody owns (it then ran alone
+after its batch, with a second compilation and, for overseer approvals, a second overseer)."""
 """Batches of up to this many summaries fsync each file; larger ones sync the file system once."""
 
 
@@ -272,12 +279,13 @@ class Store:
             fresh = True
         fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
+            locked = _lock_exclusive(fd)
+        except OSError:
             os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                return None
             raise
+        if not locked:
+            os.close(fd)
+            return None
         # the file we locked may have been unlinked by a finishing owner: then it is done
         if summary.exists() or not _same_file(fd, run_dir / "lock"):
             os.close(fd)
@@ -399,6 +407,21 @@ class Store:
                 with contextlib.suppress(ValueError):
                     lines.append(json.loads(line))
         return lines
+
+
+def _lock_exclusive(fd: int) -> bool:
+    """flock(LOCK_EX) without blocking, retried ``CLAIM_ATTEMPTS`` times ``CLAIM_RETRY_SECONDS``
+    apart: a shared lock held for a moment by a busy-check is not an owner."""
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+        if attempt + 1 < CLAIM_ATTEMPTS:
+            time.sleep(CLAIM_RETRY_SECONDS)
+    return False
 
 
 def _same_file(fd: int, path: Path) -> bool:
