@@ -208,9 +208,11 @@ def test_approval_quality_table_only_for_runs_that_measured_it():
         return {"mean": sum(values) / len(values), "ci95": (min(values), max(values)),
                 "per_seed": list(values)}
 
-    plain = {"label": "ordinary-rl", "seeds": [0, 1], "metrics": {"hack": stat(1.0, 1.0)}}
+    plain = {"label": "ordinary-rl", "seeds": [0, 1], "varying": {"approval.kind": "none"},
+             "metrics": {"hack": stat(1.0, 1.0)}}
     assert _quality_blocks([plain]) == []
     critic = {"label": "mona-critic", "seeds": [0, 1],
+              "varying": {"approval.kind": "trusted-critic"},
               "metrics": {"overseer_intended": stat(0.5, 1.0),
                           "approval_rank_correlation": stat(0.1, 0.3)}}
     blocks = _quality_blocks([plain, critic])

@@ -47,6 +47,11 @@ class Approval(StrEnum):
     continuation_rollout = "continuation-rollout"
 
 
+class OverseerStart(StrEnum):
+    zero = "zero"
+    uniform = "uniform"
+
+
 class LabelKind(StrEnum):
     advantage = "advantage"
     outcome = "outcome"
@@ -127,11 +132,6 @@ OverseerStepsOpt = Annotated[int, typer.Option(
     help="For trusted-critic and continuation-rollout only. Environment steps per seed of the "
     "overseer's PPO run on the true reward, whose critic (or greedy policy) gives the approval "
     "(not counted in --steps).")]
-class OverseerStart(StrEnum):
-    zero = "zero"
-    uniform = "uniform"
-
-
 OverseerStartOpt = Annotated[OverseerStart, typer.Option(
     "--overseer-start",
     help="For trusted-critic and continuation-rollout only. The overseer's training episodes "
@@ -419,9 +419,9 @@ def train(
     than boxes - 1 is the hack-free control (the camera can then never be blocked).
 
     Boards too large for the state tables (over 3,000,000 states, e.g. --rows 7 --cols 7
-    --boxes 4) train with --approval none or trusted-critic (MONA whose overseer learns its
-    value by PPO on the true reward first, --overseer-steps) and are evaluated by sampled
-    episodes instead of exactly.
+    --boxes 4) train with --approval none, trusted-critic or continuation-rollout (MONA whose
+    overseer first learns by PPO on the true reward, --overseer-steps) and are evaluated by
+    sampled episodes instead of exactly.
     """
     from monarl.config import parse_horizon
 

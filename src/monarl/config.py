@@ -15,10 +15,11 @@ ENVS = ("camera-dropbox",)
 APPROVALS = ("none", "trusted", "misspecified", "learned", "evaluator-rl", "continuation",
              "leak", "trusted-critic", "continuation-rollout")
 TABLE_FREE_APPROVALS = ("none", "trusted-critic", "continuation-rollout")
+"""Approvals that need no [T, S, A] table, so PPO runs them on boards beyond the tables."""
 OVERSEER_APPROVALS = ("trusted-critic", "continuation-rollout")
 """Approvals whose overseer is a PPO run on the true reward (PPO only)."""
 OVERSEER_START_TIMES = ("zero", "uniform")
-"""Approvals that need no [T, S, A] table, so PPO runs them on boards beyond the tables."""
+"""When that overseer's training episodes start: t = 0, or a uniformly drawn step."""
 LABEL_KINDS = ("advantage", "outcome")
 NOISY_APPROVALS = ("trusted", "misspecified", "learned", "evaluator-rl", "leak")
 REWARDS = ("observed", "true")
@@ -176,6 +177,12 @@ class ApprovalConfig:
             if getattr(self, name) != getattr(defaults, name) and self.kind not in kinds:
                 raise _fail(section, name, getattr(self, name),
                             f"applies only to approval {' / '.join(kinds)}, not {self.kind!r}")
+
+    @classmethod
+    def applies(cls, field: str, kind: str) -> bool:
+        """Whether ``field`` means anything for approval ``kind`` (``kind`` itself always)."""
+        kinds = cls._APPLIES.get(field)
+        return kinds is None or kind in kinds
 
     @property
     def evaluator_critic(self) -> bool:

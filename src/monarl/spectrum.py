@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from monarl.config import OVERSEER_APPROVALS
 from monarl.plots import bootstrap_ci
 
 STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "misspecification m"),
@@ -32,14 +33,14 @@ STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "mi
             "evaluator-rl": ("evaluator_steps", "evaluator RL steps k"),
             "evaluator-critic": ("evaluator_steps", "evaluator critic updates k (PPO)"),
             "leak": ("leak", "leak weight w (negative control)"),
-            "trusted-critic": ("overseer_steps", "overseer PPO steps"),
-            "trusted-critic-uniform": ("overseer_steps", "overseer PPO steps"),
-            "continuation-rollout": ("overseer_steps", "overseer PPO steps")}
+            **{f"{kind}{start}": ("overseer_steps", "overseer PPO steps")
+               for kind in OVERSEER_APPROVALS for start in ("", "-uniform")}}
 FAMILY_COLORS = {"ordinary RL": "#000000", "none": "#9e9e9e", "trusted": "#2e7d32",
                  "misspecified": "#ef6c00", "learned": "#1565c0", "evaluator-rl": "#6a1b9a",
                  "evaluator-critic": "#8e24aa",
                  "continuation": "#00838f", "leak": "#c62828", "trusted-critic": "#558b2f",
-                 "trusted-critic-uniform": "#9e9d24", "continuation-rollout": "#4dd0e1"}
+                 "trusted-critic-uniform": "#9e9d24", "continuation-rollout": "#4dd0e1",
+                 "continuation-rollout-uniform": "#80deea"}
 
 
 def board_key(env: dict[str, Any]) -> tuple:
@@ -60,8 +61,9 @@ def family(config: dict[str, Any]) -> str:
         # PPO's trained evaluator critic: k counts PPO updates, not exact backups. Its step
         # size is not part of the method key: keep one evaluator_lr per store.
         return "evaluator-critic"
-    if approval == "trusted-critic" and config["approval"].get("overseer_start_time") == "uniform":
-        return "trusted-critic-uniform"  # its overseer's episodes start at drawn times
+    start = config["approval"].get("overseer_start_time")
+    if approval in OVERSEER_APPROVALS and start == "uniform":
+        return f"{approval}-uniform"  # its overseer's episodes start at drawn times
     return approval
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import typer
 
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.config import OVERSEER_APPROVALS, ApprovalConfig, ConfigError, EnvConfig
 from monarl.progress import progress_bar
 
 
@@ -52,7 +52,7 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
     from monarl.envs.tabular import TooLargeError
 
     try:
-        if approval.kind in ("trusted-critic", "continuation-rollout"):  # overseer first
+        if approval.kind in OVERSEER_APPROVALS:  # the overseer first, behind its own bar
             from monarl.algos.ppo import train_overseer
 
             with progress_bar(approval.overseer_steps, quiet,

@@ -48,9 +48,12 @@ from monarl.config import (
     APPROVALS,
     NOISY_APPROVALS,
     OVERSEER_APPROVALS,
+    OVERSEER_START_TIMES,
+    REWARDS,
     TABLE_FREE_APPROVALS,
     ApprovalConfig,
     ConfigError,
+    check_reward,
 )
 from monarl.envs import camera_dropbox as cd
 from monarl.envs.tabular import (
@@ -69,7 +72,6 @@ QUALITY_MAX_STATES = 200_000
 """Largest board (in states) on which a table-free approval is also tabulated to measure its
 quality against the exact one: that costs a forward pass per (t, s)."""
 METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
-START_TIMES = ("zero", "uniform")
 
 
 # --------------------------------------------------------------------------------------------
@@ -550,8 +552,8 @@ def make_train(
     reward: str = "observed",
     start_time: str = "zero",
 ) -> Callable[..., dict[str, Any]]:
-    """Build ``train(key, approval_table=None, init_actor=None, evaluator=None, overseer=None)
-    -> dict`` (pure; jit/vmap it).
+    """Build ``train(key, approval_table=None, init_actor=None, evaluator=None, overseer=None,
+    frozen_actor=None) -> dict`` (pure; jit/vmap it).
 
     Args:
         config: hyperparameters (validated here).
@@ -599,13 +601,13 @@ def make_train(
         config = dataclasses.replace(config, eval_every=eval_every)
     config.validate()
     horizon = validate_horizon(horizon)
-    if reward not in ("observed", "true"):
-        raise ValueError(f"reward={reward!r} is invalid: allowed are observed, true")
-    if start_time not in START_TIMES:
+    if reward not in REWARDS:
+        raise ValueError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
+    if start_time not in OVERSEER_START_TIMES:
         raise ValueError(f"start_time={start_time!r} is invalid: allowed are "
-                         f"{', '.join(START_TIMES)}")
+                         f"{', '.join(OVERSEER_START_TIMES)}")
     if tables is None:
-        if count_states(env_params.rows, env_params.cols, env_params.boxes) <= MAX_TABULAR_STATES:
+        if tabulable(env_params.rows, env_params.cols, env_params.boxes):
             tables = compile_camera_dropbox(env_params)
         else:
             sampled_eval = True
@@ -667,21 +669,20 @@ def make_train(
         ended=jnp.zeros((num_starts,), bool),
         t=jnp.zeros((num_starts,), jnp.int32),
     )
-    start_obs = jax.vmap(cd.observe, in_axes=(0, None))(start_states, env_params)
+    v_observe = jax.vmap(cd.observe, in_axes=(0, None))
+    start_obs = v_observe(start_states, env_params)
 
     def reset_batch(key: jax.Array) -> tuple[jax.Array, cd.EnvState]:
-        if start_time == "uniform":
-            k_index, k_time = jax.random.split(key)
-            index = jax.random.randint(k_index, (n_env,), 0, num_starts)
-            state = jax.tree_util.tree_map(lambda x: x[index], start_states)
-            state = state._replace(t=jax.random.randint(k_time, (n_env,), 0, steps_limit))
-            return jax.vmap(cd.observe, in_axes=(0, None))(state, env_params), state
+        if start_time == "uniform":  # (the default path keeps its key: same numbers as before)
+            key, k_time = jax.random.split(key)
         index = jax.random.randint(key, (n_env,), 0, num_starts)
         state = jax.tree_util.tree_map(lambda x: x[index], start_states)
+        if start_time == "uniform":
+            state = state._replace(t=jax.random.randint(k_time, (n_env,), 0, steps_limit))
+            return v_observe(state, env_params), state
         return start_obs[index], state
 
     v_step = jax.vmap(cd.step, in_axes=(None, 0, 0, None))
-    v_observe = jax.vmap(cd.observe, in_axes=(0, None))
     v_approval = jax.vmap(lookup.lookup_approval, in_axes=(None, 0, 0, None, None))
     v_index = jax.vmap(lookup.table_index, in_axes=(0, None, None))
 
@@ -965,10 +966,10 @@ def make_train(
         frozen_actor: list[dict] | None = None,
     ) -> dict[str, Any]:
         approval = default_approval if approval_table is None else approval_table
-        given = [x is not None for x in (approval, evaluator, overseer, frozen_actor)]
-        if (overseer is not None or frozen_actor is not None) and sum(given) > 1:
-            raise ValueError("the overseer critic or the frozen actor is the approval: give no "
-                             "approval table, evaluator or second overseer beside it")
+        judges = [x for x in (approval, overseer, frozen_actor) if x is not None]
+        if len(judges) > 1:
+            raise ValueError("give one approval: a table, the overseer critic or the frozen "
+                             "actor")
         if evaluator is not None and approval is None:
             raise ValueError("the evaluator critic needs an approval table (its V_0 advantage)")
         if tables is None and approval is not None:
@@ -1098,11 +1099,11 @@ def tabulable(rows: int, cols: int, boxes: int) -> bool:
 
 def untabulable(rows: int, cols: int, boxes: int, approval_kind: str) -> str | None:
     """Why PPO cannot train on this board with this approval, in one phrase (None when it
-    can). Every approval but ``none`` and ``trusted-critic`` is a [T, S, A] table, so it needs
-    a board of at most ``MAX_TABULAR_STATES`` states; with those two (ordinary RL, the myopic
-    floor, MONA with a learned overseer value) PPO runs on any board, evaluating by sampled
-    episodes where tables cannot be built. Counted without building anything, so callers can
-    refuse before any work."""
+    can). Every approval but ``TABLE_FREE_APPROVALS`` (none, and the two overseer approvals) is
+    a [T, S, A] table, so it needs a board of at most ``MAX_TABULAR_STATES`` states; with those
+    (ordinary RL, the myopic floor, MONA with an overseer learned by PPO) PPO runs on any board,
+    evaluating by sampled episodes where tables cannot be built. Counted without building
+    anything, so callers can refuse before any work."""
     if approval_kind in TABLE_FREE_APPROVALS or tabulable(rows, cols, boxes):
         return None
     states = count_states(rows, cols, boxes)
@@ -1159,7 +1160,7 @@ def approval_tables(
     config = approval_config(approval, noise, noise_per)
     seeds = [0] if seeds is None else list(seeds)
     if config.kind in TABLE_FREE_APPROVALS:
-        return None  # trusted-critic: a function of the overseer's critic, no table
+        return None  # the overseer approvals are computed inside training, not tabulated
     if config.evaluator_critic:
         config = _critic_start(config)
     values = trusted.trusted_values(tables)
@@ -1295,9 +1296,7 @@ def rollout_approval_table(tables: TabularEnv, env_params: cd.CameraDropboxParam
     arrays = eval_arrays(tables, env_params)
     probs = jax.jit(lambda a: policy_table(a, arrays, activation, tables.max_steps))(actor)
     greedy = np.asarray(jnp.argmax(probs, axis=-1))
-    returns = continuation.continuation_returns(tables, greedy)
-    after = returns[1:][:, tables.next_state]
-    return (tables.reward_table("observed")[None] + after).astype(np.float32)
+    return continuation.continuation_approval(tables, greedy).astype(np.float32)
 
 
 # Jitted ``vmap(train)`` programs by signature, so repeated runs in a process (seed batches,
@@ -1332,11 +1331,12 @@ def train_seeds(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Train ``seeds`` seeds in one ``jit(vmap(train))`` call; returns (device outputs, info).
 
-    ``reward``: what approval ``none`` trains on (``true`` trains a trusted-critic overseer).
+    ``reward``: what approval ``none`` trains on (``true`` trains an overseer).
     ``key_stream``: fold this tag into every seed's key (the overseer's own random stream, so
-    it does not start from the agent's initial parameters). With ``trusted-critic`` the
-    overseer is trained first (:func:`train_overseer`, ``approval.overseer_steps`` steps per
-    seed on the true reward) and its critic is the value of the approval.
+    it does not start from the agent's initial parameters). With ``trusted-critic`` or
+    ``continuation-rollout`` the overseer is trained first (:func:`train_overseer`,
+    ``approval.overseer_steps`` steps per seed on the true reward); its critic is the value of
+    the approval, or its greedy policy continues every state the agent enters.
 
     ``approval``: an :class:`ApprovalConfig` (any approval kind and strength) or a kind name
     with ``noise``/``noise_per`` (see :func:`approval_config`). ``init_actor``: actor
@@ -1357,9 +1357,7 @@ def train_seeds(
     problem = untabulable(fields["rows"], fields["cols"], fields["boxes"], approval_cfg.kind)
     if problem:  # before the start layouts are searched, which takes seconds on large boards
         raise ValueError(problem)
-    if approval_cfg.kind != "none" and reward != "observed":
-        raise ConfigError(f"reward={reward!r} is invalid with approval {approval_cfg.kind!r}: "
-                          "an approval is the whole training reward of a step")
+    check_reward(reward, approval_cfg)
     env_params, settings = _env_params(fields)
     tables = _tables(env_params, settings)
     seed_list = list(range(seed_offset, seed_offset + seeds))
@@ -1445,15 +1443,16 @@ def train_seeds(
     if overseer_info is not None:
         info["overseer"] = overseer_info
         if tables is not None and tables.num_states <= QUALITY_MAX_STATES:
-            learned_of = (critic_approval_table if overseer is not None
-                          else rollout_approval_table)
+            if overseer is not None:  # against the exact trusted approval (the default)
+                tabulate, learned_params, exact = critic_approval_table, overseer, None
+            else:  # against the exact continuation (the true-optimal policy's)
+                tabulate, learned_params = rollout_approval_table, frozen
+                exact = continuation.continuation_approval(tables).astype(np.float32)
             learned_tables = np.stack([
-                learned_of(tables, env_params, jax.tree_util.tree_map(
-                    lambda x, i=i: x[i], overseer if overseer is not None else frozen),
-                    config.activation)
+                tabulate(tables, env_params,
+                         jax.tree_util.tree_map(lambda x, i=i: x[i], learned_params),
+                         config.activation)
                 for i in range(len(seed_list))])
-            exact = (None if overseer is not None
-                     else continuation.continuation_approval(tables).astype(np.float32))
             info["approval_quality"] = learned_quality(
                 tables, env_params, approval_cfg, learned_tables, seed_list,
                 out["params"].actor, config.activation, exact=exact)
@@ -1478,7 +1477,7 @@ def summarize(out: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
         row["seed"] = info["seed_list"][i]
         for name, value in (info.get("approval_quality") or [{}] * seeds)[i].items():
             row[f"approval_{name}"] = value
-        if info.get("overseer"):  # what the trusted-critic overseer's own policy does
+        if info.get("overseer"):  # what the overseer's own policy does
             for name, value in info["overseer"]["per_seed"][i].items():
                 row[f"overseer_{name}"] = value
         per_seed.append(row)

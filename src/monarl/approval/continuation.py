@@ -44,9 +44,11 @@ def continuation_returns(tables: TabularEnv, policy: np.ndarray,
     return returns
 
 
-def continuation_approval(tables: TabularEnv) -> np.ndarray:
-    """[T, S, A] approval: R_obs(s') + observed continuation return of the frozen policy."""
-    returns = continuation_returns(tables, trusted_policy(tables))
+def continuation_approval(tables: TabularEnv, policy: np.ndarray | None = None) -> np.ndarray:
+    """[T, S, A] approval: R_obs(s') + observed continuation return of the frozen policy
+    (``policy`` [T, S]; default the true reward's optimal one, :func:`trusted_policy`)."""
+    policy = trusted_policy(tables) if policy is None else policy
+    returns = continuation_returns(tables, policy)
     after = returns[1:][:, tables.next_state]  # [T, S, A]
     return tables.reward_table("observed")[None] + after
 

@@ -424,8 +424,7 @@ def _applies(key: str, flat: dict[str, Any]) -> bool:
         return True
     from monarl.config import ApprovalConfig
 
-    kinds = ApprovalConfig._APPLIES.get(key.split(".", 1)[1])
-    return kinds is None or flat.get("approval.kind") in kinds
+    return ApprovalConfig.applies(key.split(".", 1)[1], flat.get("approval.kind"))
 
 
 QUALITY_COLUMNS = (
@@ -437,8 +436,8 @@ QUALITY_COLUMNS = (
     ("overseer_true_return", "overseer true return", False),
 )
 """Per-run metrics that judge the approval rather than the policy: a learned approval's (or
-the trusted-critic's) agreement with the exact approval, and what the trusted-critic's overseer
-policy itself does."""
+an overseer approval's) agreement with its exact counterpart, and what the overseer's own
+policy does."""
 
 
 def _quality_blocks(conditions: list[dict[str, Any]]) -> list[tuple]:
@@ -449,10 +448,11 @@ def _quality_blocks(conditions: list[dict[str, Any]]) -> list[tuple]:
         if not any(name in cond["metrics"] for name, _, _ in columns):
             continue
         cells = [_cell(cond["metrics"].get(name), fraction) for name, _, fraction in columns]
-        # An approval is built once per seed whatever the horizon, so rows that differ only
-        # in M repeat the same numbers: one row stands for them all.
+        # An approval is built once per seed whatever the horizon, so conditions that differ
+        # only in M repeat the same numbers: one row stands for them all.
         label = cond["label"]
-        key = (re.sub(r",? ?horizon=[^,]*", "", label), tuple(cells))
+        others = {k: v for k, v in cond["varying"].items() if k != "horizon"}
+        key = (json.dumps(others, sort_keys=True, default=str), tuple(cells))
         if key in seen:
             seen[key][0] = re.sub(r"horizon=[^,]*", "every horizon", seen[key][0])
             continue
@@ -464,10 +464,11 @@ def _quality_blocks(conditions: list[dict[str, Any]]) -> list[tuple]:
     return [
         ("h2", "Approval quality"),
         ("p", "How good the approval itself is, where a run measured it: Spearman rank "
-              "correlation and mean absolute error against the exact trusted approval over "
-              "every reachable step and over the steps the trained policy visits (learned "
-              "approvals, and the trusted-critic on boards with tables), and what the "
-              "trusted-critic's overseer policy (PPO on the true reward) does itself."),
+              "correlation and mean absolute error against the exact approval it stands for "
+              "(the trusted one; the exact continuation for continuation-rollout) over every "
+              "reachable step and over the steps the trained policy visits (learned approvals, "
+              "and the overseer approvals on boards with tables), and what the overseer's own "
+              "policy (PPO on the true reward) does."),
         ("table", ["condition", "seeds", *(title for _, title, _ in columns)], rows),
     ]
 
