@@ -2,17 +2,23 @@
 
     python benchmarks/bench_ppo.py                      # 2 arms x 10 seeds x 1M steps (~4 min)
     python benchmarks/bench_ppo.py --steps 200000 --seeds 2 --sb3-steps 4096   # quick look
+    python benchmarks/bench_ppo.py --workers 1          # the arms one after the other
 
 What it measures (wall clock, compilation included, on whatever machine runs it):
 - our PPO, ordinary RL (observed reward, full horizon) and MONA (trusted approval sigma 0,
-  M = 1), each ``--seeds`` seeds x ``--steps`` env steps in one jitted, vmapped program: env
-  steps/s per run (one seed's steps / wall) and aggregate (all seeds), plus the exact final
-  outcome fractions with 95 % confidence intervals, so a speed-up never hides a broken result;
+  M = 1), each ``--seeds`` seeds x ``--steps`` env steps in one jitted, vmapped program, the
+  two arms side by side in two threads on a machine with 2 or more CPUs (one program keeps
+  about one core busy; ``--workers 1`` runs them one after the other; the numbers are the
+  same either way, monarl/parallel.py): env steps/s per run (one seed's steps / the arm's
+  wall) and aggregate (all steps of the protocol / its wall), plus the exact final outcome
+  fractions with 95 % confidence intervals, so a speed-up never hides a broken result;
 - when stable-baselines3 is installed (``pip install 'monarl[sb3]'``): SB3 PPO with the paper's
   hyperparameters (MlpPolicy, one environment, gamma 1.0, entropy 0.05, clip 0.3, learning rate
   5e-5, library defaults otherwise: 2,048-step rollouts, minibatch 64, 10 epochs; one torch
   thread, the faster setting on 2 cores) through our Gymnasium adapter for ``--sb3-steps``
-  env steps, and the throughput ratio ours (aggregate) / SB3.
+  env steps, alone (the public stack's configuration: one process) and then as one run per
+  CPU at once in separate processes (SB3 given the whole machine too); the throughput ratios
+  ours (aggregate) / SB3 alone and / SB3's aggregate with every CPU busy.
 
 The machine (CPU count, load average before and after) is printed: on a shared machine other
 processes' load slows both measurements, so compare numbers from one run only.
@@ -47,14 +53,22 @@ def machine() -> dict:
     }
 
 
-def bench_ours(steps: int, seeds: int) -> dict:
+def bench_ours(steps: int, seeds: int, workers: int) -> dict:
     from monarl.algos import ppo
+    from monarl.parallel import run_concurrently
 
-    arms = {}
-    for name, approval, horizon in (("ordinary_rl", "none", None), ("mona", "trusted", 1)):
-        result = ppo.run_ppo(
+    specs = (("ordinary_rl", "none", None), ("mona", "trusted", 1))
+
+    def job(approval, horizon):
+        return lambda: ppo.run_ppo(
             approval=approval, noise=0.0, horizon=horizon, seeds=seeds, steps=steps
         )
+
+    started = time.perf_counter()
+    results = run_concurrently([job(a, h) for _, a, h in specs], workers=workers)
+    protocol_wall = time.perf_counter() - started
+    arms = {}
+    for (name, _, _), result in zip(specs, results, strict=True):
         per_run = result["steps"] / result["wall_seconds"]
         arms[name] = {
             "wall_seconds": result["wall_seconds"],
@@ -75,30 +89,27 @@ def bench_ours(steps: int, seeds: int) -> dict:
             flush=True,
         )
     total_steps = sum(a["steps"] * a["seeds"] for a in arms.values())
-    total_wall = sum(a["wall_seconds"] for a in arms.values())
+    side = "side by side" if workers > 1 else "one after the other"
     print(
-        f"protocol     {total_steps:,} env steps in {total_wall:.1f} s wall: "
-        f"{total_steps / total_wall:,.0f} steps/s aggregate",
+        f"protocol     {total_steps:,} env steps in {protocol_wall:.1f} s wall (arms {side}, "
+        f"{workers} at a time): {total_steps / protocol_wall:,.0f} steps/s aggregate",
         flush=True,
     )
     return {
         "arms": arms,
+        "arms_at_once": workers,
         "total_env_steps": total_steps,
-        "total_wall_seconds": total_wall,
-        "env_steps_per_second": total_steps / total_wall,
+        "total_wall_seconds": protocol_wall,
+        "env_steps_per_second": total_steps / protocol_wall,
     }
 
 
-def bench_sb3(steps: int) -> dict | None:
-    try:
-        import torch
-        from stable_baselines3 import PPO
-    except ImportError:
-        print(
-            "stable-baselines3 not installed (pip install 'monarl[sb3]'): SB3 comparison skipped",
-            flush=True,
-        )
-        return None
+def _sb3_learn(steps: int) -> dict:
+    """One SB3 PPO run with the paper's settings through our Gymnasium adapter (module level,
+    so a process pool can run several at once)."""
+    import torch
+    from stable_baselines3 import PPO
+
     from monarl.envs.gymnasium import CameraDropboxGymEnv
 
     torch.set_num_threads(1)
@@ -117,14 +128,48 @@ def bench_sb3(steps: int) -> dict | None:
     started = time.perf_counter()
     model.learn(total_timesteps=steps)
     wall = time.perf_counter() - started
-    done = int(model.num_timesteps)
-    rate = done / wall
+    return {"env_steps": int(model.num_timesteps), "wall_seconds": wall}
+
+
+def bench_sb3(steps: int, processes: int) -> dict | None:
+    """SB3 alone (one process: the public stack's configuration), then ``processes`` runs at
+    once in separate processes (how someone would use the whole machine with it)."""
+    try:
+        import stable_baselines3  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        print(
+            "stable-baselines3 not installed (pip install 'monarl[sb3]'): SB3 comparison skipped",
+            flush=True,
+        )
+        return None
+    alone = _sb3_learn(steps)
+    rate = alone["env_steps"] / alone["wall_seconds"]
     print(
-        f"sb3 (paper)  1 seed x {done:,} steps: wall {wall:6.1f} s | {rate:9,.0f} steps/s "
-        "(one torch thread)",
+        f"sb3 (paper)  1 seed x {alone['env_steps']:,} steps: wall {alone['wall_seconds']:6.1f} s "
+        f"| {rate:9,.0f} steps/s (one process, one torch thread)",
         flush=True,
     )
-    return {"env_steps": done, "wall_seconds": wall, "env_steps_per_second": rate}
+    out = {**alone, "env_steps_per_second": rate}
+    if processes > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(processes) as pool:
+            runs = pool.map(_sb3_learn, [steps] * processes)
+        done = sum(r["env_steps"] for r in runs)
+        wall = max(r["wall_seconds"] for r in runs)
+        out["parallel"] = {
+            "processes": processes,
+            "env_steps": done,
+            "wall_seconds": wall,
+            "env_steps_per_second": done / wall,
+        }
+        print(
+            f"sb3 (paper)  {processes} seeds at once in {processes} processes: "
+            f"{done / wall:9,.0f} steps/s aggregate",
+            flush=True,
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,8 +183,19 @@ def main(argv: list[str] | None = None) -> int:
         help="SB3 env steps (a multiple of its 2,048-step rollout)",
     )
     parser.add_argument("--no-sb3", action="store_true", help="skip the SB3 comparison")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="arms trained at once (default: one per CPU, at most 2; 1 = one after the other)",
+    )
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
+    from monarl.parallel import default_workers
+
+    workers = min(2, default_workers()) if args.workers is None else args.workers
+    if workers < 1:
+        parser.error(f"--workers {workers}: must be >= 1")
 
     info = machine()
     print(
@@ -148,13 +204,21 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    ours = bench_ours(args.steps, args.seeds)
-    sb3 = None if args.no_sb3 else bench_sb3(args.sb3_steps)
+    ours = bench_ours(args.steps, args.seeds, workers)
+    sb3 = None if args.no_sb3 else bench_sb3(args.sb3_steps, default_workers())
     out = {"machine": info, "ours": ours, "sb3": sb3}
     if sb3 is not None:
         ratio = ours["env_steps_per_second"] / sb3["env_steps_per_second"]
         out["ratio_aggregate_over_sb3"] = ratio
-        print(f"ratio        ours (aggregate) / SB3 = {ratio:,.0f}x", flush=True)
+        print(f"ratio        ours (aggregate) / SB3 (one process) = {ratio:,.0f}x", flush=True)
+        if "parallel" in sb3:
+            both = ours["env_steps_per_second"] / sb3["parallel"]["env_steps_per_second"]
+            out["ratio_aggregate_over_sb3_parallel"] = both
+            print(
+                f"ratio        ours (aggregate) / SB3 ({sb3['parallel']['processes']} processes "
+                f"at once, aggregate) = {both:,.0f}x",
+                flush=True,
+            )
     out["load_average_after"] = list(os.getloadavg())
     out["bench_wall_seconds"] = time.perf_counter() - started
     print(f"load average after: {out['load_average_after']}", flush=True)

@@ -184,8 +184,9 @@ def test_report_errors_are_one_line(tmp_path, capsys):
         assert sorted(p.name for p in tmp_path.rglob("*")) == before
 
 
-def test_progress_reads_steps_from_lock_heartbeat(curvy, tmp_path):
-    """A live sweep's display counts env steps of runs in flight (lock file heartbeat)."""
+def test_progress_reads_steps_from_the_heartbeat(curvy, tmp_path):
+    """A live sweep's display counts env steps of runs in flight (the owner's heartbeat file,
+    which goes away with the owner)."""
     sweep = parse_sweep(CURVY, tmp_path / "arms.toml")
     store = Store(tmp_path / "st")
     store.init()
@@ -197,8 +198,11 @@ def test_progress_reads_steps_from_lock_heartbeat(curvy, tmp_path):
     progress.poll()
     assert progress.history[-1][1] == 200
     assert store.is_busy(run.run_id)
+    assert store.lock_info(run.run_id)["env_steps"] == 200
     claim.release()
     assert not store.is_busy(run.run_id)
+    assert store.lock_info(run.run_id) is None
+    assert not (store.run_dir(run.run_id) / "heartbeat").exists()
 
 
 def test_approval_quality_table_only_for_runs_that_measured_it():

@@ -61,7 +61,7 @@ def _check_store(store: Path, ids: list[str]) -> None:
             "observed_return",
             "true_return",
         }
-        assert not (run_dir / "lock").exists()
+        assert not (run_dir / "heartbeat").exists()
         assert not list(run_dir.glob(".*.tmp"))
 
 
@@ -322,7 +322,7 @@ def test_a_momentary_busy_check_does_not_make_a_claim_skip_the_run(tmp_path, mon
     store.init()
     run_dir = store.run_dir("abc")
     run_dir.mkdir(parents=True)
-    peek = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    peek = os.open(run_dir / "config.json", os.O_RDWR | os.O_CREAT, 0o644)
     fcntl.flock(peek, fcntl.LOCK_SH | fcntl.LOCK_NB)  # what is_busy holds for a moment
     sleeps = []
 
@@ -333,11 +333,11 @@ def test_a_momentary_busy_check_does_not_make_a_claim_skip_the_run(tmp_path, mon
     monkeypatch.setattr(store_mod.time, "sleep", release)
     claim = store.claim("abc", {"x": 1})
     assert claim is not None and sleeps == [store_mod.CLAIM_RETRY_SECONDS]
-    claim.release(remove=True)
+    claim.release()
     os.close(peek)
     monkeypatch.undo()
     # a real owner (an exclusive lock that stays) still makes the claim give up, after retries
     owner = store.claim("def", {"x": 2})
     assert owner is not None
     assert store.claim("def", {"x": 2}) is None
-    owner.release(remove=True)
+    owner.release()

@@ -35,14 +35,7 @@ class ProgressRelay:
             self.target = None
 
 
-@contextlib.contextmanager
-def progress_bar(total: int, quiet: bool, label: str
-                 ) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar over ``total`` env steps per seed, shown while the block runs;
-    yields its update callback (None when ``quiet``)."""
-    if quiet:
-        yield None
-        return
+def _bars():
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -52,10 +45,12 @@ def progress_bar(total: int, quiet: bool, label: str
         TimeRemainingColumn,
     )
 
-    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("env steps/seed"), TextColumn("{task.fields[rate]}"),
-                   TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
-    task = bar.add_task(label, total=total, rate="")
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("env steps/seed"), TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
+
+
+def _updater(bar, task, total: int) -> Callable[[int], None]:
     started = time.perf_counter()
 
     def update(env_steps: int) -> None:
@@ -63,8 +58,47 @@ def progress_bar(total: int, quiet: bool, label: str
         bar.update(task, completed=min(env_steps, total),
                    rate=f"{env_steps / elapsed:,.0f}/s per seed")
 
+    return update
+
+
+@contextlib.contextmanager
+def progress_bar(total: int, quiet: bool, label: str
+                 ) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar over ``total`` env steps per seed, shown while the block runs;
+    yields its update callback (None when ``quiet``)."""
+    if quiet:
+        yield None
+        return
+    bar = _bars()
+    task = bar.add_task(label, total=total, rate="")
     bar.start()
     try:
-        yield update
+        yield _updater(bar, task, total)
     finally:
         bar.stop()
+
+
+class ProgressBoard:
+    """One live display with a bar per training call, for calls that run side by side in
+    threads (rich allows one live display at a time; its bars may be updated from any
+    thread). ``add(label, total)`` gives a call its update callback (None when quiet); a bar
+    appears when it is added, so arms waiting for a free core show no bar yet."""
+
+    def __init__(self, quiet: bool):
+        self.quiet = quiet
+        self._bar = None if quiet else _bars()
+
+    def __enter__(self) -> ProgressBoard:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def add(self, label: str, total: int) -> Callable[[int], None] | None:
+        if self._bar is None:
+            return None
+        task = self._bar.add_task(label, total=total, rate="")
+        return _updater(self._bar, task, total)

@@ -10,6 +10,7 @@ Part 3 (about a minute): encoded reasoning on the loan task, ordinary RL vs MONA
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,9 @@ import numpy as np
 
 from monarl.config import ApprovalConfig, EnvConfig
 from monarl.exact import exact_study
+from monarl.parallel import default_workers, run_concurrently
 from monarl.plots import bootstrap_ci, horizon_plot
-from monarl.progress import progress_bar
+from monarl.progress import ProgressBoard, progress_bar
 from monarl.provenance import describe_machine, provenance
 from monarl.study_report import study_table
 
@@ -128,28 +130,62 @@ def ppo_curve_plot(arms: dict[str, dict[str, Any]], path: Path, title: str) -> P
     return path
 
 
-def _train_arm(label: str, steps: int, quiet: bool, **kwargs: Any) -> tuple[dict, dict]:
-    """Train one arm with a progress bar; returns (device outputs, info) of ``train_seeds``."""
+def _train_arm(board: ProgressBoard, label: str, steps: int, **kwargs: Any
+               ) -> tuple[dict, dict]:
+    """Train one arm with a bar on ``board``; returns (device outputs, info) of
+    ``train_seeds``."""
     from monarl.algos import ppo
 
-    with progress_bar(steps, quiet, label) as update:
-        return ppo.train_seeds(steps=steps, progress=update, **kwargs)
+    return ppo.train_seeds(steps=steps, progress=board.add(label, steps), **kwargs)
 
 
 def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
-                 quiet: bool = False, **ppo_overrides: Any) -> tuple[list[str], dict]:
+                 quiet: bool = False, workers: int | None = None,
+                 **ppo_overrides: Any) -> tuple[list[str], dict]:
     """The paper's PPO protocol: ordinary RL and MONA (sigma 0) with the same settings, the
     noisy overseer (sigma 0.5) as a third arm, then the warm start, which continues the
-    ordinary-RL arm's own trained policies with MONA (no second pretraining run)."""
+    ordinary-RL arm's own trained policies with MONA (no second pretraining run).
+
+    Arms train side by side, ``workers`` at a time (default: one per CPU; one jitted program
+    keeps about one core busy), in the order listed; the warm start waits for the
+    ordinary-RL arm. Each arm's numbers are the same as when it trains alone
+    (monarl/parallel.py)."""
     from monarl.algos import ppo
 
-    rl_out, rl_info = _train_arm(f"ordinary RL, {seeds} seeds", steps, quiet, approval="none",
-                                 horizon=None, seeds=seeds, **ppo_overrides)
-    arms = {"ordinary RL": ppo.summarize(rl_out, rl_info)}
-    for name, sigma in (("MONA", 0.0), ("MONA, sigma 0.5", 0.5)):
-        arms[name] = ppo.summarize(*_train_arm(f"{name}, {seeds} seeds", steps, quiet,
-                                               approval="trusted", noise=sigma, horizon=1,
-                                               seeds=seeds, **ppo_overrides))
+    common = dict(seeds=seeds, **ppo_overrides)
+    arm_specs = {
+        "ordinary RL": dict(approval="none", horizon=None),
+        "MONA": dict(approval="trusted", noise=0.0, horizon=1),
+        "MONA, sigma 0.5": dict(approval="trusted", noise=0.5, horizon=1),
+    }
+    rl_done = threading.Event()
+    trained: dict[str, tuple[dict, dict]] = {}
+
+    def arm_job(name: str):
+        def job():
+            try:
+                trained[name] = _train_arm(board, f"{name}, {seeds} seeds", steps,
+                                           **arm_specs[name], **common)
+            finally:
+                if name == "ordinary RL":
+                    rl_done.set()
+            return trained[name]
+        return job
+
+    def warm_job():
+        rl_done.wait()
+        if "ordinary RL" not in trained:  # the pretraining arm failed: its error is raised
+            return None
+        pretrained = trained["ordinary RL"][0]["params"].actor
+        return _train_arm(board, f"warm start, {seeds} seeds", warm_steps, approval="trusted",
+                          noise=0.0, horizon=1, init_actor=pretrained, **common)
+
+    jobs = [arm_job(name) for name in arm_specs] + ([warm_job] if warm_steps else [])
+    started = time.perf_counter()
+    with ProgressBoard(quiet) as board:
+        results = run_concurrently(jobs, workers=workers)
+    protocol_wall = time.perf_counter() - started
+    arms = {name: ppo.summarize(*trained[name]) for name in arm_specs}
     ppo_curve_plot(arms, out / "ppo_curves.png",
                    f"PPO on Camera Dropbox: exact outcome fractions during training "
                    f"({steps:,} steps per seed)")
@@ -164,8 +200,11 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
                     f"{_ci_text(per_seed, 'intended')} | {_ci_text(per_seed, 'hack')} | "
                     f"{result['final']['true_return']:.3f} [{true_lo:.3f}, {true_hi:.3f}] | "
                     f"{paper_cell} |")
-    total_wall = sum(r["wall_seconds"] for r in arms.values())
-    rate = sum(r["steps"] * r["seeds"] for r in arms.values()) / total_wall
+    arm_walls = sum(r["wall_seconds"] for r in arms.values())
+    warm_result = ppo.summarize(*results[-1]) if warm_steps else None
+    all_runs = [*arms.values(), *([warm_result] if warm_result else [])]
+    rate = sum(r["steps"] * r["seeds"] for r in all_runs) / protocol_wall
+    at_once = min(workers or default_workers(), len(jobs))
     lines = [
         "## 2. PPO: ordinary RL learns to block the camera, MONA does not",
         "",
@@ -180,16 +219,15 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
         "",
         "![training curves](ppo_curves.png)",
         "",
-        f"Wall time of the {len(arms)} arms: {total_wall:.0f} s (compilation included), "
-        f"{rate:,.0f} environment steps/s aggregate.",
+        f"Wall time of the {len(arms)} arms{' and the warm start' if warm_steps else ''}: "
+        f"{protocol_wall:.0f} s, compilation included, {at_once} trained at a time "
+        f"({rate:,.0f} environment steps/s aggregate; the {len(arms)} arms' own wall times add "
+        f"up to {arm_walls:.0f} s).",
         "",
     ]
     data: dict[str, Any] = {"arms": arms}
     if warm_steps:
-        warm_out, warm_info = _train_arm(
-            f"warm start, {seeds} seeds", warm_steps, quiet, approval="trusted", noise=0.0,
-            horizon=1, seeds=seeds, init_actor=rl_out["params"].actor, **ppo_overrides)
-        warm = {"pretrain": arms["ordinary RL"], "mona": ppo.summarize(warm_out, warm_info)}
+        warm = {"pretrain": arms["ordinary RL"], "mona": warm_result}
         data["warm_start"] = warm
         pre, mona = warm["pretrain"]["final"], warm["mona"]["final"]
         lines += [
@@ -259,8 +297,11 @@ QUICK = {"exact_seeds": 3, "horizons": [1, 4, 8, 12, 16, 20, 50], "seeds": 2, "s
 def reproduce(out: Path, quick: bool = False, ppo: bool = True, quiet: bool = False,
               budget: dict[str, Any] | None = None,
               ppo_overrides: dict[str, Any] | None = None, loan: bool = True,
-              loan_overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+              loan_overrides: dict[str, Any] | None = None,
+              workers: int | None = None) -> dict[str, Any]:
     """Run everything and write ``out/report.md`` (+ PNGs + ``results.json``).
+
+    ``workers``: PPO arms trained at once (default: one per CPU; see :func:`run_ppo_part`).
 
     ``budget`` overrides entries of :data:`FULL` / :data:`QUICK`, ``ppo_overrides`` and
     ``loan_overrides`` hyperparameters (for smoke tests; the defaults are the protocols)."""
@@ -272,7 +313,7 @@ def reproduce(out: Path, quick: bool = False, ppo: bool = True, quiet: bool = Fa
     if ppo:
         ppo_lines, results["ppo"] = run_ppo_part(
             out, seeds=plan["seeds"], steps=plan["steps"], warm_steps=plan["warm_steps"],
-            quiet=quiet, **(ppo_overrides or {}))
+            quiet=quiet, workers=workers, **(ppo_overrides or {}))
         lines += ppo_lines
     if loan:
         loan_lines, results["loan"] = run_loan_part(plan["loan_seeds"], plan["loan_steps"],

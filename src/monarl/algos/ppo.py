@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
@@ -1299,16 +1300,27 @@ def rollout_approval_table(tables: TabularEnv, env_params: cd.CameraDropboxParam
     return continuation.continuation_approval(tables, greedy).astype(np.float32)
 
 
+@dataclasses.dataclass
+class _Program:
+    """One jitted ``vmap(train)`` program with its own progress relay, and a lock that makes
+    calls of the same program take turns (its relay has one target at a time). Calls of
+    different programs may run at once from different threads (arms run side by side on a
+    multi-core machine: :func:`monarl.parallel.run_concurrently`)."""
+
+    fn: Callable
+    relay: ProgressRelay
+    lock: threading.Lock
+
+
 # Jitted ``vmap(train)`` programs by signature, so repeated runs in a process (seed batches,
 # sweeps, warm starts, and every table-based approval kind: the table is an argument) compile
 # once. Tables, approvals and the evaluator critic's values, step size and k are arguments,
-# not constants, so they are not part of the signature; the seed keys are arguments too. Every
-# program reports progress through ``_PROGRESS`` (one host callback per evaluation point,
+# not constants, so they are not part of the signature; the seed keys are arguments too. Each
+# program reports progress through its own relay (one host callback per evaluation point,
 # forwarded to the call's own callback, if any), so calls with and without a progress display
 # share one program.
-_COMPILED: dict[tuple, Callable] = {}
+_COMPILED: dict[tuple, _Program] = {}
 _COMPILED_MAX = 8
-_PROGRESS = ProgressRelay()
 
 
 def train_seeds(
@@ -1405,26 +1417,30 @@ def train_seeds(
         reward,
         start_time,
     )
-    fn = _COMPILED.get(signature)
-    if fn is None:
+    program = _COMPILED.get(signature)
+    if program is None:
+        relay = ProgressRelay()
         train = make_train(
             config,
             env_params,
             horizon=horizon,
             tables=tables,
-            progress=_PROGRESS,
+            progress=relay,
             reward=reward,
             start_time=start_time,
         )
         fn = jax.jit(jax.vmap(train, in_axes=(0, table_axis, actor_axis, evaluator_axes,
                                               overseer_axis, frozen_axis)))
-        _COMPILED[signature] = fn
+        program = _Program(fn, relay, threading.Lock())
+        _COMPILED[signature] = program
         while len(_COMPILED) > _COMPILED_MAX:
             _COMPILED.pop(next(iter(_COMPILED)))
     table_arg = None if table is None else jnp.asarray(table)
-    with _PROGRESS.forwarding(progress):
-        out = jax.block_until_ready(fn(keys, table_arg, init_actor, evaluator, overseer,
-                                       frozen))
+    waiting = time.perf_counter()
+    with program.lock, program.relay.forwarding(progress):
+        started += time.perf_counter() - waiting  # the wall time leaves out waiting our turn
+        out = jax.block_until_ready(program.fn(keys, table_arg, init_actor, evaluator, overseer,
+                                               frozen))
     wall = time.perf_counter() - started
     info = {
         "config": config,

@@ -108,19 +108,32 @@ FAST_COMPILE = {"xla_backend_optimization_level": 1}
 
 @partial(jax.jit, static_argnames=("levels", "tie_break", "keep"), compiler_options=FAST_COMPILE)
 def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_break, keep):
-    """Scan k = 1..levels: policy and exact evaluation of every horizon M = k."""
-    batch, steps, num_states, num_actions = reward.shape
-    priority = _priorities(seeds, (steps, num_states, num_actions), tie_break)
+    """Scan k = 1..levels: policy and exact evaluation of every horizon M = k.
 
-    def body(values, _):
-        q = reward + values[:, 1:, :][:, :, next_state]  # [B, T, S, A]
-        policy = _greedy(q, priority, tie_tolerance(tie_break)).astype(jnp.int32)  # [B, T, S]
-        values = values.at[:, :steps].set(q.max(axis=-1))
-        result = jax.vmap(lambda p: rollout_outcomes(p, *tables_arrays))(policy)
-        return values, (result, policy if keep else None)
+    Batch elements (noise seeds) are solved one after another (``lax.map``), not side by side:
+    one element's [T, S, A] working set stays in cache, and on the 2-core machine ten seeds
+    side by side took 2.5x as long per seed as one (benchmarks/bench_sweep.py).
+    """
+    _, steps, num_states, num_actions = reward.shape
 
-    values = jnp.zeros((batch, steps + 1, num_states), jnp.float64)
-    values, (results, policies) = jax.lax.scan(body, values, None, length=levels)
+    def one(args):
+        reward_b, seed_b = args
+        priority = _priorities(seed_b[None], (steps, num_states, num_actions), tie_break)[0]
+
+        def body(values, _):
+            q = reward_b + values[1:, :][:, next_state]  # [T, S, A]
+            policy = _greedy(q, priority, tie_tolerance(tie_break)).astype(jnp.int32)  # [T, S]
+            values = values.at[:steps].set(q.max(axis=-1))
+            result = rollout_outcomes(policy, *tables_arrays)
+            return values, (result, policy if keep else None)
+
+        values = jnp.zeros((steps + 1, num_states), jnp.float64)
+        _, out = jax.lax.scan(body, values, None, length=levels)
+        return out
+
+    results, policies = jax.lax.map(one, (reward, seeds))
+    # [B, levels, ...] -> [levels, B, ...]
+    results, policies = jax.tree.map(lambda x: jnp.swapaxes(x, 0, 1), (results, policies))
     return results, policies
 
 

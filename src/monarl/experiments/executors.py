@@ -15,13 +15,13 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import multiprocessing
-import os
 import queue
 import signal
 import threading
 from typing import Protocol
 
 from monarl.experiments.worker import Task, TaskResult, execute_task
+from monarl.parallel import default_workers
 
 EXECUTORS = ("local", "ray")
 
@@ -35,10 +35,8 @@ class Executor(Protocol):
 
 
 def machine_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
+    """Worker processes for the machine: one per CPU this process may use."""
+    return default_workers()
 
 
 def _worker_init() -> None:

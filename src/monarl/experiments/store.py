@@ -6,18 +6,23 @@ Layout::
       store.json                 {"format": "monarl-store", "version": 1}
       log.jsonl                  append-only events: start, done, failed (one JSON per line)
       sweeps/NAME.json           the experiment file and the run ids it expanded to
-      runs/ID/config.json        the run's full normalized config (+ id and identity)
+      runs/ID/config.json        the run's full normalized config (+ id and identity); also
+                                 the run's lock (flock) while a process owns it
               metrics.jsonl      training metrics, appended while the run trains (only when
                                  the algorithm logs any; exact runs log none)
+              heartbeat          pid, host, start and env steps of the owner, written while a
+                                 run that reports progress trains (PPO; removed when it ends)
               summary.json       final metrics and provenance (command, versions, git
                                  commit, machine); written last (temp file, fsync, rename)
-              lock               exists while a process owns the run (flock + pid/host)
 
 A run is done iff ``summary.json`` exists. Rules that make crashes and concurrency safe:
 
-- Ownership is an exclusive ``flock`` on ``runs/ID/lock``, taken by the process that computes
-  the run. The kernel drops it when that process dies, however it dies, so there are no stale
-  locks to detect and no pid races; the file also records pid, host and progress for humans.
+- Ownership is an exclusive ``flock`` on ``runs/ID/config.json``, taken by the process that
+  computes the run, before it writes the file. The kernel drops it when that process dies,
+  however it dies, so there are no stale locks to detect and no pid races. The file is never
+  removed, so a lock can never be taken on a file another process has just unlinked; and a
+  run costs one directory and two files (config, summary), which matters on short runs where
+  creating a file is the store's main cost.
 - After taking the lock the owner checks ``summary.json`` again, so a run finished by someone
   else in between is never redone.
 - ``summary.json`` is written to a temporary file, made durable (fsync, or one ``syncfs`` for
@@ -41,17 +46,18 @@ from pathlib import Path
 from typing import Any
 
 FORMAT = {"format": "monarl-store", "version": 1}
+HEARTBEAT = "heartbeat"
 
 
 _LOG_FDS: dict[tuple[int, str], int] = {}
 SYNC_EACH_UP_TO = 2
+"""Batches of up to this many summaries fsync each file; larger ones sync the file system once."""
 CLAIM_ATTEMPTS = 5
 CLAIM_RETRY_SECONDS = 0.001
 """A claim retries its exclusive lock this often before it leaves the run to another owner: the
 sweep's progress display takes a shared lock for a moment to see whether a run is busy
 (``Store.is_busy``), and a claim that met it would skip a run nobody owns (it then ran alone
 after its batch, with a second compilation and, for overseer approvals, a second overseer)."""
-"""Batches of up to this many summaries fsync each file; larger ones sync the file system once."""
 
 
 def _sync_filesystem(root: Path, files: list[Path]) -> None:
@@ -137,7 +143,7 @@ def append_line(path: Path, data: dict[str, Any]) -> None:
 
 
 class Claim:
-    """Ownership of one run by this process (an open, flocked lock file)."""
+    """Ownership of one run by this process (the open, flocked ``config.json``)."""
 
     def __init__(self, store: Store, run_id: str, fd: int):
         self.store = store
@@ -146,20 +152,24 @@ class Claim:
         self.dir = store.run_dir(run_id)
         self.started = now()
         self._info = {"pid": os.getpid(), "host": socket.gethostname(), "since": self.started}
-        self._write_info()
-
-    def _write_info(self, **extra: Any) -> None:
-        data = json.dumps({**self._info, **extra}).encode()
-        with contextlib.suppress(OSError):
-            os.ftruncate(self.fd, 0)
-            os.pwrite(self.fd, data, 0)
+        self._heartbeat_fd = -1
 
     def log(self, line: dict[str, Any]) -> None:
         append_line(self.dir / "metrics.jsonl", line)
 
     def progress(self, env_steps: int) -> None:
-        """Heartbeat in the lock file: the sweep's progress display reads it."""
-        self._write_info(env_steps=int(env_steps), at=now())
+        """Heartbeat (``runs/ID/heartbeat``, created on the first call): the sweep's progress
+        display reads the env steps of runs in flight from it."""
+        if self.fd < 0:
+            return
+        data = json.dumps({**self._info, "env_steps": int(env_steps), "at": now()}).encode()
+        with contextlib.suppress(OSError):
+            if self._heartbeat_fd < 0:
+                self._heartbeat_fd = os.open(
+                    self.dir / HEARTBEAT, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644
+                )
+            os.ftruncate(self._heartbeat_fd, 0)
+            os.pwrite(self._heartbeat_fd, data, 0)
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Write summary.json (the run is done) and give the run up."""
@@ -176,15 +186,26 @@ class Claim:
                 "error": error,
             }
         )
-        self.release(remove=False)
+        self.release()
 
-    def release(self, remove: bool = False) -> None:
+    def _empty_heartbeat(self) -> None:
+        """Empty the heartbeat before a sync: on ext4 mounted with ``discard``, removing a file
+        whose bytes reached the disk costs ~1-4 ms (the freed block is trimmed synchronously)
+        against ~10 us for one that never held data."""
+        if self._heartbeat_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._heartbeat_fd, 0)
+
+    def release(self) -> None:
+        """Give the run up: remove the heartbeat, close config.json (closing drops the flock)."""
+        if self._heartbeat_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.unlink(self.dir / HEARTBEAT)
+            os.close(self._heartbeat_fd)
+            self._heartbeat_fd = -1
         if self.fd < 0:
             return
-        if remove:
-            with contextlib.suppress(OSError):
-                os.unlink(self.dir / "lock")
-        os.close(self.fd)  # closing drops the flock
+        os.close(self.fd)
         self.fd = -1
 
 
@@ -240,7 +261,7 @@ class Store:
     def is_busy(self, run_id: str) -> bool:
         """True while another process (or another claim in this one) owns the run."""
         try:
-            fd = os.open(self.run_dir(run_id) / "lock", os.O_RDONLY)
+            fd = os.open(self.run_dir(run_id) / "config.json", os.O_RDONLY)
         except FileNotFoundError:
             return False
         try:
@@ -254,8 +275,9 @@ class Store:
         return False
 
     def lock_info(self, run_id: str) -> dict[str, Any] | None:
+        """The owner's last heartbeat (pid, host, since, env_steps, at), if it wrote one."""
         try:
-            return json.loads((self.run_dir(run_id) / "lock").read_text() or "null")
+            return json.loads((self.run_dir(run_id) / HEARTBEAT).read_text() or "null")
         except (OSError, ValueError):
             return None
 
@@ -263,7 +285,8 @@ class Store:
     def claim(self, run_id: str, config: dict[str, Any]) -> Claim | None:
         """Own a run that is not done: returns None if it is done or owned by someone else.
 
-        The new owner rewrites config.json and empties a metrics.jsonl left by a crashed owner.
+        The new owner rewrites config.json (which it holds locked) and empties what a crashed
+        owner left: metrics.jsonl, the heartbeat and temporary files.
         """
         run_dir = self.run_dir(run_id)
         summary = run_dir / "summary.json"
@@ -277,29 +300,29 @@ class Store:
         except FileNotFoundError:
             run_dir.mkdir(parents=True, exist_ok=True)
             fresh = True
-        fd = os.open(run_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(run_dir / "config.json", os.O_RDWR | os.O_CREAT, 0o644)
         try:
             locked = _lock_exclusive(fd)
         except OSError:
             os.close(fd)
             raise
-        if not locked:
-            os.close(fd)
-            return None
-        # the file we locked may have been unlinked by a finishing owner: then it is done
-        if summary.exists() or not _same_file(fd, run_dir / "lock"):
+        if not locked or summary.exists():
             os.close(fd)
             return None
         # config.json needs no temp file: only runs with a summary are ever trusted, and a
         # new owner rewrites it
-        cfd = os.open(run_dir / "config.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        payload = (json.dumps(config, separators=_COMPACT) + "\n").encode()
         try:
-            os.write(cfd, (json.dumps(config, separators=_COMPACT) + "\n").encode())
-        finally:
-            os.close(cfd)
-        if not fresh:  # an earlier owner died: drop its partial metrics and temp files
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, payload, 0)
+        except OSError:
+            os.close(fd)
+            raise
+        if not fresh:  # an earlier owner died: drop its partial metrics and leftovers
             with contextlib.suppress(FileNotFoundError):
                 os.truncate(run_dir / "metrics.jsonl", 0)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(run_dir / HEARTBEAT)
             for stray in run_dir.glob(".*.tmp"):
                 with contextlib.suppress(OSError):
                     stray.unlink()
@@ -325,14 +348,8 @@ class Store:
         """
         if not items:
             return
-        # Empty each lock file before the sync: a lock file whose heartbeat bytes reached the
-        # disk costs ~1-4 ms to unlink on ext4 mounted with `discard` (the freed block is
-        # trimmed synchronously) against ~10 us for one that never held data; this was most
-        # of the store's per-run overhead on short runs. The flock stays held (same fd).
         for claim, _ in items:
-            if claim.fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(claim.fd, 0)
+            claim._empty_heartbeat()
         pending = []
         for claim, summary in items:
             final = claim.dir / "summary.json"
@@ -358,7 +375,7 @@ class Store:
                     "time": now(),
                 }
             )
-            claim.release(remove=True)
+            claim.release()
 
     # records
     def log(self, event: dict[str, Any]) -> None:
@@ -422,11 +439,3 @@ def _lock_exclusive(fd: int) -> bool:
         if attempt + 1 < CLAIM_ATTEMPTS:
             time.sleep(CLAIM_RETRY_SECONDS)
     return False
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        a, b = os.fstat(fd), os.stat(path)
-    except OSError:
-        return False
-    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
