@@ -89,15 +89,16 @@ def bench_ours(steps: int, seeds: int, workers: int) -> dict:
             flush=True,
         )
     total_steps = sum(a["steps"] * a["seeds"] for a in arms.values())
-    side = "side by side" if workers > 1 else "one after the other"
+    at_once = min(workers, len(specs))
+    side = "side by side" if at_once > 1 else "one after the other"
     print(
         f"protocol     {total_steps:,} env steps in {protocol_wall:.1f} s wall (arms {side}, "
-        f"{workers} at a time): {total_steps / protocol_wall:,.0f} steps/s aggregate",
+        f"{at_once} at a time): {total_steps / protocol_wall:,.0f} steps/s aggregate",
         flush=True,
     )
     return {
         "arms": arms,
-        "arms_at_once": workers,
+        "arms_at_once": at_once,
         "total_env_steps": total_steps,
         "total_wall_seconds": protocol_wall,
         "env_steps_per_second": total_steps / protocol_wall,
@@ -187,13 +188,13 @@ def main(argv: list[str] | None = None) -> int:
         "--workers",
         type=int,
         default=None,
-        help="arms trained at once (default: one per CPU, at most 2; 1 = one after the other)",
+        help="arms trained at once (default: one per CPU; 1 = one after the other)",
     )
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
     from monarl.parallel import default_workers
 
-    workers = min(2, default_workers()) if args.workers is None else args.workers
+    workers = default_workers() if args.workers is None else args.workers
     if workers < 1:
         parser.error(f"--workers {workers}: must be >= 1")
 

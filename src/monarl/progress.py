@@ -85,7 +85,6 @@ class ProgressBoard:
     appears when it is added, so arms waiting for a free core show no bar yet."""
 
     def __init__(self, quiet: bool):
-        self.quiet = quiet
         self._bar = None if quiet else _bars()
 
     def __enter__(self) -> ProgressBoard:

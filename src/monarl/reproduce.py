@@ -10,8 +10,8 @@ Part 3 (about a minute): encoded reasoning on the loan task, ordinary RL vs MONA
 from __future__ import annotations
 
 import json
-import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -158,25 +158,24 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
         "MONA": dict(approval="trusted", noise=0.0, horizon=1),
         "MONA, sigma 0.5": dict(approval="trusted", noise=0.5, horizon=1),
     }
-    rl_done = threading.Event()
-    trained: dict[str, tuple[dict, dict]] = {}
+    rl_result: Future = Future()  # the warm start continues the ordinary-RL arm's policies
 
     def arm_job(name: str):
         def job():
             try:
-                trained[name] = _train_arm(board, f"{name}, {seeds} seeds", steps,
-                                           **arm_specs[name], **common)
-            finally:
+                result = _train_arm(board, f"{name}, {seeds} seeds", steps, **arm_specs[name],
+                                    **common)
+            except BaseException as exc:
                 if name == "ordinary RL":
-                    rl_done.set()
-            return trained[name]
+                    rl_result.set_exception(exc)
+                raise
+            if name == "ordinary RL":
+                rl_result.set_result(result)
+            return result
         return job
 
     def warm_job():
-        rl_done.wait()
-        if "ordinary RL" not in trained:  # the pretraining arm failed: its error is raised
-            return None
-        pretrained = trained["ordinary RL"][0]["params"].actor
+        pretrained = rl_result.result()[0]["params"].actor  # re-raises the arm's error
         return _train_arm(board, f"warm start, {seeds} seeds", warm_steps, approval="trusted",
                           noise=0.0, horizon=1, init_actor=pretrained, **common)
 
@@ -185,7 +184,8 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
     with ProgressBoard(quiet) as board:
         results = run_concurrently(jobs, workers=workers)
     protocol_wall = time.perf_counter() - started
-    arms = {name: ppo.summarize(*trained[name]) for name in arm_specs}
+    arm_results = results[:len(arm_specs)]
+    arms = {name: ppo.summarize(*r) for name, r in zip(arm_specs, arm_results, strict=True)}
     ppo_curve_plot(arms, out / "ppo_curves.png",
                    f"PPO on Camera Dropbox: exact outcome fractions during training "
                    f"({steps:,} steps per seed)")

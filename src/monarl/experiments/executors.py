@@ -21,7 +21,7 @@ import threading
 from typing import Protocol
 
 from monarl.experiments.worker import Task, TaskResult, execute_task
-from monarl.parallel import default_workers
+from monarl.parallel import default_workers as machine_workers
 
 EXECUTORS = ("local", "ray")
 
@@ -32,11 +32,6 @@ class Executor(Protocol):
     def submit(self, task: Task) -> cf.Future: ...
 
     def shutdown(self, cancel: bool = False) -> None: ...
-
-
-def machine_workers() -> int:
-    """Worker processes for the machine: one per CPU this process may use."""
-    return default_workers()
 
 
 def _worker_init() -> None:
