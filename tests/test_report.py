@@ -195,7 +195,7 @@ def test_progress_reads_steps_from_the_heartbeat(curvy, tmp_path):
     claim.progress(200)
     progress = sweep_mod._Progress(store, sweep.runs, quiet=True)
     assert progress.uses_steps
-    progress.poll()
+    progress.poll([run.run_id], force=True)
     assert progress.history[-1][1] == 200
     assert store.is_busy(run.run_id)
     assert store.lock_info(run.run_id)["env_steps"] == 200

@@ -255,6 +255,53 @@ def test_two_concurrent_sweeps_share_a_store_without_duplicates(tmp_path):
     assert sum(pids.values()) == 48
 
 
+def test_a_failing_summary_commit_in_the_writer_thread_fails_its_runs_only(tmp_path, monkeypatch):
+    """Short runs are committed by a writer thread while the next task computes: a commit that
+    raises there fails (and releases) its runs like a failed task, the other task's runs are
+    done, and a rerun finishes the failed ones."""
+    sweep = parse_sweep(SMALL, tmp_path / "s.toml")
+    store = Store(tmp_path / "st")
+    original = Store.commit
+    calls = []
+
+    def flaky(self, items):
+        calls.append(len(items))
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        original(self, items)
+
+    monkeypatch.setattr(Store, "commit", flaky)
+    outcome = sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    assert len(outcome.failed) == 18 and outcome.done_here == 18, outcome
+    assert "No space left on device" in next(iter(outcome.failed.values()))
+    for rid in outcome.failed:
+        assert not store.is_done(rid) and not store.is_busy(rid)
+    events = Counter(e["event"] for e in store.events())
+    assert events["failed"] == 18 and events["done"] == 18
+    outcome = sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True)
+    assert outcome.ok and outcome.already_done == 18 and outcome.done_here == 18
+    _check_store(tmp_path / "st", sweep.ids)
+
+
+def test_progress_counts_results_and_looks_only_at_runs_in_flight(tmp_path):
+    sweep = parse_sweep(SMALL, tmp_path / "s.toml")
+    store = Store(tmp_path / "st")
+    store.init()
+    first, second, third = sweep.runs[:3]
+    for run in (first, second):
+        store.claim(run.run_id, {"id": run.run_id}).finish({"id": run.run_id})
+    progress = sweep_mod._Progress(store, sweep.runs, quiet=True)
+    progress.poll([second.run_id], force=True)  # its summary appeared mid-task
+    assert progress.done == 1 and first.run_id in progress.pending
+    progress.finished([first.run_id, second.run_id, third.run_id])  # a task's results
+    assert progress.done == 3 and progress.pending.isdisjoint(
+        {first.run_id, second.run_id, third.run_id}
+    )
+    progress.store = None  # quiet and not forced: touches nothing (None would raise)
+    progress.poll([r.run_id for r in sweep.runs])
+    assert progress.done == 3
+
+
 @pytest.mark.parametrize(("workers", "light"), [(1, False), (1, True), (2, False)])
 def test_local_executor_runs_tasks(tmp_path, workers, light):
     from monarl.experiments.executors import LocalExecutor

@@ -18,6 +18,7 @@ import multiprocessing
 import queue
 import signal
 import threading
+import traceback
 from typing import Protocol
 
 from monarl.experiments.worker import Task, TaskResult, execute_task
@@ -91,32 +92,119 @@ class InlineExecutor:
         self._thread.join()
 
 
+class _SummaryWriter:
+    """A thread that commits the summaries of in-process tasks (``Store.commit``: files, sync,
+    renames, log, releasing the claims) while the main thread computes the next task.
+
+    A sweep of short runs spent a third or more of its store overhead here (on disk: creating
+    the temp file, the file-system sync of the batch); off the main thread it overlaps with the
+    next solve on the machine's other core. It waits while the main thread claims the next
+    task's runs (:meth:`hold` / :meth:`go`): both are short Python work, and run at once they
+    took turns on the interpreter lock, which doubled the claims' time; during the solve the
+    main thread mostly waits in XLA without the lock. Each task's future resolves only after
+    its summaries are committed, and a commit that fails marks its runs failed (and releases
+    them), as a failed task would."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._open = threading.Event()
+        self._open.set()
+        self._thread = threading.Thread(target=self._loop, name="monarl-commit", daemon=True)
+        self._thread.start()
+
+    def commit_for(self, failures: dict[str, str]):
+        """A ``commit`` for :func:`execute_task` that queues; errors go to ``failures``."""
+
+        def commit(store, items) -> None:
+            self._queue.put(("commit", store, items, failures))
+
+        return commit
+
+    def resolve(self, fut: cf.Future, result: TaskResult | None, failures: dict[str, str],
+                error: BaseException | None = None) -> None:
+        """Resolve ``fut`` once everything queued before this call is committed."""
+        self._queue.put(("resolve", fut, result, failures, error))
+
+    def hold(self) -> None:
+        """Pause after the current item (the main thread is about to claim runs)."""
+        self._open.clear()
+
+    def go(self) -> None:
+        self._open.set()
+
+    def _loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            self._open.wait()
+            if item is None:
+                return
+            if item[0] == "commit":
+                _, store, items, failures = item
+                try:
+                    store.commit(items)
+                except Exception:  # noqa: BLE001 - the runs fail, the sweep goes on
+                    detail = traceback.format_exc()
+                    error = detail.strip().splitlines()[-1]
+                    for claim, _ in items:
+                        if claim.fd >= 0:  # not committed before the error
+                            claim.fail(detail)
+                            failures[claim.run_id] = error
+                continue
+            _, fut, result, failures, error = item
+            if error is not None:
+                fut.set_exception(error)
+                continue
+            result.done = [rid for rid in result.done if rid not in failures]
+            result.failed.update(failures)
+            fut.set_result(result)
+
+    def close(self) -> None:
+        """Commit what is queued, then stop."""
+        self.go()
+        self._queue.put(None)
+        self._thread.join()
+
+
 class MainThreadExecutor:
     """Runs each task when it is submitted, in the calling (main) thread; the sweep loop submits
-    one task at a time and updates the progress display in between (``synchronous``).
+    one task per turn and updates the progress display in between (``synchronous``). The
+    summaries are committed by a writer thread (:class:`_SummaryWriter`), so the next task's
+    solve starts while the last one's files are written; ``submit`` returns a future that
+    resolves when they are.
 
-    Why not the worker thread: the exact solver allocates and frees tens of MB per call, and in a
-    second thread those allocations come from another malloc arena, which returns them to the
-    system and faults them back in on every call. On the 2-core machine the same exact-solver
-    calls took a median 5-11 % longer in a thread than in the main thread (more page faults:
-    ~31k against ~25k per 10-seed call), most of what the store and executor added to a sweep
-    of short runs (benchmarks/bench_sweep.py). Light tasks are short, so a Ctrl-C waits at most
-    one of them."""
+    Why the main thread computes, not a worker thread: the exact solver allocates and frees tens
+    of MB per call, and in a second thread those allocations come from another malloc arena,
+    which returns them to the system and faults them back in on every call. On the 2-core
+    machine the same exact-solver calls took a median 5-11 % longer in a thread than in the
+    main thread (more page faults: ~31k against ~25k per 10-seed call). Light tasks are short,
+    so a Ctrl-C waits at most one of them."""
 
     workers = 1
     synchronous = True
 
+    def __init__(self) -> None:
+        self._writer = _SummaryWriter()
+
     def submit(self, task: Task) -> cf.Future:
         fut: cf.Future = cf.Future()
         fut.set_running_or_notify_cancel()
+        failures: dict[str, str] = {}
+        self._writer.hold()
         try:
-            fut.set_result(execute_task(task))
-        except Exception as exc:  # noqa: BLE001 - handed to the sweep loop like a pool's
-            fut.set_exception(exc)
+            result = execute_task(task, self._writer.commit_for(failures), self._writer.go)
+        except BaseException as exc:  # noqa: BLE001 - handed to the sweep loop like a pool's
+            self._writer.resolve(fut, None, failures, exc)
+            if not isinstance(exc, Exception):
+                raise
+        else:
+            self._writer.resolve(fut, result, failures)
+        finally:
+            self._writer.go()
         return fut
 
     def shutdown(self, cancel: bool = False) -> None:
-        pass
+        """Finished runs are always committed, cancelled or not (it takes milliseconds)."""
+        self._writer.close()
 
 
 class LocalExecutor:

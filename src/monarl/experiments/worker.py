@@ -15,6 +15,7 @@ import os
 import socket
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any
 
 from monarl.experiments import algorithms
@@ -70,12 +71,25 @@ class _Context:
                 claim.progress(env_steps)
 
 
-def execute_task(task: Task) -> TaskResult:
+Commit = Callable[[Store, list[tuple[Claim, dict[str, Any]]]], None]
+"""Writes finished runs' summaries and gives the claims up: ``Store.commit`` by default; the
+in-process executor for short runs hands them to a writer thread (see
+:class:`monarl.experiments.executors.MainThreadExecutor`)."""
+
+
+def execute_task(
+    task: Task, commit: Commit | None = None, on_claimed: Callable[[], None] | None = None
+) -> TaskResult:
+    """Claim, run and commit the runs of ``task``. ``commit`` takes ownership of the claims it
+    is given: they are released (or failed) by it, never here. ``on_claimed`` is called once
+    the claims are taken, before any work."""
     started = time.perf_counter()
     store = Store(task.store)
+    commit = commit or Store.commit
     result = TaskResult()
     algo = algorithms.get(task.algo)
     claims: dict[str, Claim] = {}
+    handed: set[str] = set()  # claims given to ``commit``
     runs: list[RunSpec] = []
     for run in task.runs:
         rid = run.run_id
@@ -91,6 +105,8 @@ def execute_task(task: Task) -> TaskResult:
         else:
             claims[rid] = claim
             runs.append(run)
+    if on_claimed is not None:
+        on_claimed()
     if not runs:
         result.wall_seconds = time.perf_counter() - started
         return result
@@ -132,20 +148,22 @@ def execute_task(task: Task) -> TaskResult:
                         },
                     )
                 )
-            store.commit(summaries)
+            commit(store, summaries)
+            handed.update(claim.run_id for claim, _ in summaries)
             result.done.extend(claim.run_id for claim, _ in summaries)
     except BaseException as exc:  # noqa: BLE001 - report, release, keep the sweep going
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         detail = traceback.format_exc()
         for rid, claim in claims.items():
-            if claim.fd >= 0:
+            if rid not in handed and claim.fd >= 0:
                 claim.fail(detail)
                 result.failed[rid] = error
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
     finally:
-        for claim in claims.values():
-            claim.release()
+        for rid, claim in claims.items():
+            if rid not in handed:
+                claim.release()
     missing = [
         rid
         for rid, c in claims.items()
