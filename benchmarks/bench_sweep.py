@@ -7,8 +7,9 @@ Same process, same runs, measured one after the other (JIT compiled once beforeh
 2. ``batched``: ``exact_study`` called directly once per configuration with all its seeds,
    exactly the calls the sweep makes: the strict baseline;
 3. ``sweep``: ``run_sweep`` into a fresh store, tasks in the sweep process (``--workers 1``,
-   what the default picks for a sweep of this size): planning, locks, config/summary files with
-   fsync, the event log and progress polling on top of (2);
+   what the default picks for a sweep of this size): planning, claims (run directory, locked
+   config.json), the summaries (temp file, sync, rename; committed by a writer thread while the
+   next task solves) and the event log on top of (2);
 4. ``sweep-2proc``: the same with a pool of 2 fresh worker processes (each imports JAX, builds
    tables and compiles), for reference.
 

@@ -478,7 +478,7 @@ def reproduce(
     out: Annotated[Path, typer.Option(help="Folder for report.md, plots and results.json.")
                    ] = Path("monarl-results/reproduce"),
     quick: Annotated[bool, typer.Option(
-        help="Smoke run: fewer horizons and seeds and a tiny PPO budget (a minute, not ~10)."
+        help="Smoke run: fewer horizons and seeds and a tiny PPO budget (about a minute, not ~4)."
     )] = False,
     ppo: Annotated[bool, typer.Option(
         help="Include the PPO protocol (10 seeds x 1M steps per arm for ordinary RL, MONA and "
