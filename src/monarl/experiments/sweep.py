@@ -99,7 +99,9 @@ class _Progress:
         self.total_runs = len(runs)
         self.done = 0
         self.done_work = 0
-        self.history: list[tuple[float, float]] = []
+        # (time, work) points for the rate; the start counts, so the first rate is not taken
+        # between two results that arrived together
+        self.history: list[tuple[float, float]] = [(time.perf_counter(), 0.0)]
         self._last_poll = float("-inf")
         self._bar = None
         if not quiet:
