@@ -5,7 +5,8 @@
   fork-safe). Workers die with the sweep (Linux ``PR_SET_PDEATHSIG``), so ``kill -9`` of the
   sweep stops its work too. With one worker, tasks run in the sweep process itself (no start-up
   cost, easiest to debug): light tasks (the exact solver) in its main thread, between progress
-  updates, others in a thread so the display and Ctrl-C stay responsive during long runs.
+  updates (their summaries written by a thread beside it), others in a thread so the display
+  and Ctrl-C stay responsive during long runs.
 - ``ray``: Ray tasks (``pip install 'monarl[ray]'``), on a local Ray instance started for the
   sweep or on a cluster (``--address``). Every node must see the store at the same path.
 """
