@@ -19,10 +19,9 @@ import multiprocessing
 import queue
 import signal
 import threading
-import traceback
 from typing import Protocol
 
-from monarl.experiments.worker import Task, TaskResult, execute_task
+from monarl.experiments.worker import Task, TaskResult, execute_task, fail_claims
 from monarl.parallel import default_workers as machine_workers
 
 EXECUTORS = ("local", "ray")
@@ -143,13 +142,9 @@ class _SummaryWriter:
                 _, store, items, failures = item
                 try:
                     store.commit(items)
-                except Exception:  # noqa: BLE001 - the runs fail, the sweep goes on
-                    detail = traceback.format_exc()
-                    error = detail.strip().splitlines()[-1]
-                    for claim, _ in items:
-                        if claim.fd >= 0:  # not committed before the error
-                            claim.fail(detail)
-                            failures[claim.run_id] = error
+                except Exception as exc:  # noqa: BLE001 - the runs fail, the sweep goes on
+                    # those committed before the error are done (their claims released)
+                    failures.update(fail_claims((claim for claim, _ in items), exc))
                 continue
             _, fut, result, failures, error = item
             if error is not None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import itertools
 import os
 import time
 from collections import defaultdict
@@ -284,8 +285,9 @@ def run_sweep(
             backlog.extend(
                 plan_tasks(orphans, executor.workers, str(store.root), command, sweep.name, delay)
             )
+            # a generator: built only when the display does poll (not when quiet or throttled)
             progress.poll(
-                [r.run_id for task in futures.values() for r in task.runs] + list(waiting)
+                itertools.chain((r.run_id for t in futures.values() for r in t.runs), waiting)
             )
     except KeyboardInterrupt:
         outcome.interrupted = True

@@ -15,7 +15,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from monarl.experiments import algorithms
@@ -77,6 +77,19 @@ in-process executor for short runs hands them to a writer thread (see
 :class:`monarl.experiments.executors.MainThreadExecutor`)."""
 
 
+def fail_claims(claims: Iterable[Claim], exc: BaseException) -> dict[str, str]:
+    """Fail every claim of ``claims`` still held (the run is redone next time): log the failed
+    event with the traceback and give the run up. Returns run id -> one-line error."""
+    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+    detail = "".join(traceback.format_exception(exc))
+    failed = {}
+    for claim in claims:
+        if claim.fd >= 0:
+            claim.fail(detail)
+            failed[claim.run_id] = error
+    return failed
+
+
 def execute_task(
     task: Task, commit: Commit | None = None, on_claimed: Callable[[], None] | None = None
 ) -> TaskResult:
@@ -89,7 +102,6 @@ def execute_task(
     result = TaskResult()
     algo = algorithms.get(task.algo)
     claims: dict[str, Claim] = {}
-    handed: set[str] = set()  # claims given to ``commit``
     runs: list[RunSpec] = []
     for run in task.runs:
         rid = run.run_id
@@ -149,18 +161,16 @@ def execute_task(
                     )
                 )
             commit(store, summaries)
-            handed.update(claim.run_id for claim, _ in summaries)
             result.done.extend(claim.run_id for claim, _ in summaries)
     except BaseException as exc:  # noqa: BLE001 - report, release, keep the sweep going
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-        detail = traceback.format_exc()
-        for rid, claim in claims.items():
-            if rid not in handed and claim.fd >= 0:
-                claim.fail(detail)
-                result.failed[rid] = error
+        handed = set(result.done)  # claims given to ``commit`` are its to fail
+        result.failed.update(
+            fail_claims((c for rid, c in claims.items() if rid not in handed), exc)
+        )
         if isinstance(exc, KeyboardInterrupt | SystemExit):
             raise
     finally:
+        handed = set(result.done)
         for rid, claim in claims.items():
             if rid not in handed:
                 claim.release()
