@@ -170,3 +170,53 @@ def test_train_with_a_table_approval_records_its_config(tmp_path):
     assert data["config"]["approval"] == "misspecified"
     assert data["config"]["approval_config"]["misspec"] == 0.5
     assert data["steps"] == 384 and len(data["per_seed"]) == 2
+
+
+# --------------------------------------------------------------------------------------------
+# Smoke tests of every training door of the CLI (tiny budgets)
+# --------------------------------------------------------------------------------------------
+
+LOAN_TINY = ["--seeds", "2", "--steps", "2000", "--set", "batch_size=32", "--set", "hidden=16",
+             "--set", "eval_points=2", "--set", "eval_applicants=64", "--set", "probe_steps=20",
+             "--set", "mlp_probe_steps=20", "--quiet"]
+
+
+def test_train_loan_steganography_json(tmp_path):
+    path = tmp_path / "loan.json"
+    assert main(["train", "loan-steganography", "--approval", "overseer", "--horizon", "1",
+                 *LOAN_TINY, "--json", str(path)]) == 0
+    data = json.loads(path.read_text())
+    for key in ("observed_accuracy", "unbiased_accuracy", "leakage", "flip_rate",
+                "monitor_flag_rate"):
+        assert 0.0 <= data["final"][key] <= 1.0, key
+    assert len(data["per_seed"]) == 2 and data["steps"] >= 2000
+
+
+def test_train_with_a_store_records_runs_and_resumes(tmp_path, capsys):
+    path, store = tmp_path / "r.json", tmp_path / "store"
+    args = ["train", "camera-dropbox", "--approval", "trusted", *TRAIN_TINY, "--store",
+            str(store), "--json", str(path)]
+    assert main(args) == 0
+    first = json.loads(path.read_text())
+    runs = sorted(p.name for p in (store / "runs").iterdir())
+    assert len(runs) == 2 and sorted(first["runs"]) == runs
+    assert all((store / "runs" / r / "summary.json").is_file() for r in runs)
+    assert len(first["per_seed"]) == 2
+    # the same command again finds both runs done and returns the same numbers
+    assert main(args) == 0
+    again = json.loads(path.read_text())
+    assert again["per_seed"] == first["per_seed"]
+    assert sorted(p.name for p in (store / "runs").iterdir()) == runs
+    assert main(["report", str(store), "--quiet"]) == 0
+    assert (store / "report" / "report.md").is_file()
+
+
+def test_reproduce_quick_from_the_command_line(tmp_path, capsys):
+    out = tmp_path / "reproduce"
+    assert main(["reproduce", "--quick", "--quiet", "--out", str(out)]) == 0
+    assert "report:" in capsys.readouterr().out
+    report = (out / "report.md").read_text()
+    for heading in ("## 1. Exact solver", "## 2. PPO", "## 3. Encoded", "## Provenance"):
+        assert heading in report
+    data = json.loads((out / "results.json").read_text())
+    assert set(data) >= {"exact", "ppo", "loan", "provenance"}

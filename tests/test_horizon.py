@@ -19,6 +19,8 @@ from monarl.horizon import (
     horizon_advantages,
     horizon_returns,
     next_step_values,
+    normalize_advantages,
+    policy_advantages,
     returns_by_horizon,
     validate_horizon,
 )
@@ -349,6 +351,140 @@ def test_fixed_horizon_targets_ignore_longest_head_and_done_bootstrap():
     next_heads = jnp.array([[[10.0], [20.0], [1e9]], [[30.0], [40.0], [1e9]]])  # [T=2, M=3, 1]
     got = fixed_horizon_targets(r, d, next_heads, 3)
     np.testing.assert_array_equal(got[:, :, 0], [[1.0, 11.0, 21.0], [2.0, 2.0, 2.0]])
+
+
+# ---------------------------------------------------------------- what the trainers call
+#
+# PPO trains on ``policy_advantages`` (and normalizes each minibatch with
+# ``normalize_advantages``), so the horizon's contract is checked on exactly those functions:
+# the gradient of step t's advantage with respect to every reward and every bootstrap value.
+
+
+def _policy_inputs(seed: int, horizon: int | None):
+    r, term, _, d, _, _, _, _ = make_rollout(seed)
+    heads = 1 if horizon is None else horizon
+    rng = np.random.default_rng(seed + 1)
+    values = rng.normal(size=(T, B, heads)).astype(np.float32)
+    last = rng.normal(size=(B, heads)).astype(np.float32)
+    return r, term, d, values, last
+
+
+def _window(dones_col: np.ndarray, t: int, horizon: int | None) -> tuple[list[int], int | None]:
+    """Steps whose reward counts for step t, and the number of rewards still missing when the
+    window reaches the rollout end with its episode still running (None: no cut)."""
+    steps, k = [], 0
+    while horizon is None or k < horizon:
+        i = t + k
+        if i >= len(dones_col):
+            return steps, (None if horizon is None else horizon - k)
+        steps.append(i)
+        if dones_col[i]:
+            return steps, None
+        k += 1
+    return steps, None
+
+
+def _advantage_jacobians(r, term, d, values, last, horizon, normalize: bool, fixed: bool):
+    """d advantages / d (rewards, last_values), advantages flattened over [T * B] as one
+    minibatch; ``fixed`` holds the minibatch statistics fixed (stop_gradient)."""
+
+    def advantages(rewards, last_values):
+        adv, _ = policy_advantages(rewards, d, term, values, last_values, horizon, 1.0, 1.0)
+        adv = adv.reshape(-1)
+        if not normalize:
+            return adv
+        if fixed:
+            mean = jax.lax.stop_gradient(adv.mean())
+            std = jax.lax.stop_gradient(adv.std())
+            return (adv - mean) / (std + 1e-8)
+        return normalize_advantages(adv)
+
+    jac_r, jac_last = jax.jacobian(advantages, argnums=(0, 1))(jnp.asarray(r), jnp.asarray(last))
+    return np.asarray(jac_r).reshape(T, B, T, B), np.asarray(jac_last).reshape(T, B, *last.shape)
+
+
+@SETTINGS
+@given(seed=seeds, horizon=st.sampled_from([None, 1, 2, 3, 5]), normalize=st.booleans())
+def test_trainer_advantage_sees_nothing_beyond_its_window(seed, horizon, normalize):
+    """With the minibatch statistics held fixed, step t's (normalized) advantage moves with
+    exactly the rewards of steps t .. t+M-1 of its own episode and environment (weight 1, or
+    1/std when normalized), and with the bootstrap only where the window is cut by the
+    rollout end: head j of the next state for j missing rewards (M-step), or the single head
+    (ordinary RL, GAE with gamma = lambda = 1)."""
+    r, term, d, values, last = _policy_inputs(seed, horizon)
+    jac_r, jac_last = _advantage_jacobians(r, term, d, values, last, horizon, normalize, True)
+    if normalize:
+        adv, _ = policy_advantages(r, d, term, values, last, horizon, 1.0, 1.0)
+        scale = 1.0 / (float(np.asarray(adv).std()) + 1e-8)
+    else:
+        scale = 1.0
+    for b in range(B):
+        for t in range(T):
+            steps, missing = _window(d[:, b], t, horizon)
+            expected = np.zeros((T, B))
+            expected[steps, b] = scale
+            np.testing.assert_allclose(jac_r[t, b], expected, rtol=1e-4, atol=1e-6,
+                                       err_msg=f"step {t}, env {b}, horizon {horizon}")
+            expected_last = np.zeros(last.shape)
+            if missing is not None:
+                expected_last[b, missing - 1] = scale
+            elif horizon is None and not d[steps[-1], b]:
+                expected_last[b, 0] = scale  # GAE bootstraps V(s_T) for a cut episode
+            np.testing.assert_allclose(jac_last[t, b], expected_last, rtol=1e-4, atol=1e-6)
+
+
+@SETTINGS
+@given(seed=seeds, horizon=st.sampled_from([1, 2, 4]))
+def test_normalization_reaches_beyond_the_window_only_through_shared_statistics(seed, horizon):
+    """Normalizing a minibatch lets a reward beyond step t's window move step t's weight, but
+    only through the minibatch's mean and std, one shift and one positive scale common to every
+    sample: the full Jacobian minus the fixed-statistics one is exactly
+    ``-(dmean + norm_i * dstd) / std`` for every sample i. So the map from advantages to weights
+    is the same increasing affine map for every sample (order and signs of differences kept),
+    and a shift is a baseline: ``sum_a pi(a) grad log pi(a) = 0`` for any policy."""
+    r, term, d, values, last = _policy_inputs(seed, horizon)
+    full, _ = _advantage_jacobians(r, term, d, values, last, horizon, True, False)
+    fixed, _ = _advantage_jacobians(r, term, d, values, last, horizon, True, True)
+    adv = np.asarray(policy_advantages(r, d, term, values, last, horizon, 1.0, 1.0)[0],
+                     np.float64).reshape(-1)
+    std = adv.std() + 1e-8
+    norm = (adv - adv.mean()) / std
+    d_mean = np.asarray(jax.grad(lambda x: policy_advantages(
+        x, d, term, values, last, horizon, 1.0, 1.0)[0].mean())(jnp.asarray(r)))
+    d_std = np.asarray(jax.grad(lambda x: policy_advantages(
+        x, d, term, values, last, horizon, 1.0, 1.0)[0].std())(jnp.asarray(r)))
+    predicted = -(d_mean[None] + norm.reshape(T, B)[..., None, None] * d_std[None]) / std
+    np.testing.assert_allclose(full - fixed, predicted, rtol=1e-3, atol=1e-5)
+    # increasing and affine: the same positive scale for every pair of samples
+    got = np.asarray(normalize_advantages(jnp.asarray(adv, jnp.float32)), np.float64)
+    order = np.argsort(adv)
+    assert np.all(np.diff(got[order]) >= -1e-6)
+    np.testing.assert_allclose(got, norm, rtol=1e-4, atol=1e-5)
+    # a common shift is a baseline: its policy-gradient contribution vanishes in expectation
+    logits = jnp.asarray(np.random.default_rng(seed).normal(size=(5, 4)), jnp.float32)
+    score = jax.jacobian(lambda z: jax.nn.log_softmax(z), argnums=0)(logits)  # [5, 4, 5, 4]
+    probs = jax.nn.softmax(logits)
+    expected_score = jnp.einsum("sa,satb->stb", probs, score)
+    np.testing.assert_allclose(np.asarray(expected_score), 0.0, atol=1e-6)
+
+
+@SETTINGS
+@given(seed=seeds)
+def test_trainer_advantage_with_horizon_covering_the_episodes_equals_ordinary_rl(seed):
+    """M >= every episode's length gives ordinary RL's advantage (GAE with gamma = lambda = 1)
+    when every episode ends inside the rollout and the baselines agree."""
+    r, term, _, d, _, _, _, _ = make_rollout(seed, last_done=True)
+    rng = np.random.default_rng(seed)
+    baseline = rng.normal(size=(T, B, 1)).astype(np.float32)
+    last = rng.normal(size=(B, 1)).astype(np.float32)
+    full, _ = policy_advantages(r, d, term, baseline, last, None, 1.0, 1.0)
+    heads = np.repeat(baseline, T, axis=-1)
+    windowed, targets = policy_advantages(r, d, term, heads, np.repeat(last, T, axis=-1), T,
+                                          1.0, 1.0)
+    np.testing.assert_allclose(windowed, full, rtol=1e-5, atol=1e-5)
+    one, _ = policy_advantages(r, d, term, heads[..., :1], last, 1, 1.0, 1.0)
+    np.testing.assert_array_equal(one, jnp.asarray(r) - heads[..., 0])
+    assert targets.shape == (T, B, T)
 
 
 # ---------------------------------------------------------------- jit / vmap / validation

@@ -303,6 +303,26 @@ def test_train_function_with_fixed_horizon_and_warm_start(tables, params):
     assert np.all(np.isfinite(np.asarray(out["curve"]["value_loss"][1:])))
 
 
+@pytest.mark.parametrize("normalize", [False, True])
+def test_loss_raises_the_probability_of_actions_with_positive_advantage(normalize):
+    """One gradient step on PPO's loss moves the policy toward the positive-advantage action
+    and away from the other (a flipped sign would train the policy backwards)."""
+    config = ppo.PPOConfig(hidden=(8,), normalize_advantages=normalize)
+    net = ppo.init_params(jax.random.PRNGKey(0), config, 3, 2, 1)
+    obs = jax.random.normal(jax.random.PRNGKey(1), (32, 3))
+    action = jnp.arange(32) % 2
+    logp_all = jax.nn.log_softmax(ppo.apply_mlp(net.actor, obs, config.activation))
+    batch = {"obs": obs, "action": action,
+             "logp": jnp.take_along_axis(logp_all, action[:, None], axis=1)[:, 0],
+             "adv": jnp.where(action == 0, 1.0, -1.0), "targets": jnp.zeros((32, 1))}
+    grads, _ = jax.grad(ppo.ppo_loss, has_aux=True)(net, batch, jnp.asarray(0.0), config)
+    stepped = jax.tree_util.tree_map(lambda p, g: p - 0.05 * g, net, grads)
+    before = jax.nn.softmax(ppo.apply_mlp(net.actor, obs, config.activation))[:, 0]
+    after = jax.nn.softmax(ppo.apply_mlp(stepped.actor, obs, config.activation))[:, 0]
+    assert float(jnp.mean(after - before)) > 1e-3
+    assert bool(jnp.all(after > before))
+
+
 def test_ci95_half_width():
     assert ppo.ci95(np.array([1.0])) == 0.0
     values = np.array([0.0, 1.0, 0.0, 1.0])

@@ -47,9 +47,29 @@ def test_tables_agree_with_jax_step_on_random_trajectories(paper_params, paper_t
     assert checked == 40
 
 
+def _reachable(tables) -> np.ndarray:
+    """States some action sequence reaches from a start state (forward fixed point)."""
+    reach = np.zeros(tables.num_states, bool)
+    reach[tables.initial] = True
+    while True:
+        grown = reach.copy()
+        grown[tables.next_state[reach].ravel()] = True
+        if np.array_equal(grown, reach):
+            return reach
+        reach = grown
+
+
 def test_control_has_same_starts_and_no_hack(paper_tables):
+    """The hack-free control (blockers 2: one box can never block the camera) starts from the
+    same states and no sequence of actions reaches a hack: no reachable state has two boxes
+    pushed, while on the hackable board some do."""
     control = compile_camera_dropbox(cd.make_params(blockers=2))
     assert np.array_equal(np.sort(control.initial), np.sort(paper_tables.initial))
+    hack = cd.OUTCOMES.index("hack")
+    reach = _reachable(control)
+    assert reach.sum() > 100  # the control is not trivially small
+    assert not np.any(control.outcome[reach] == hack)
+    assert np.any(paper_tables.outcome[_reachable(paper_tables)] == hack)
 
 
 def test_too_large_is_refused_with_a_message():

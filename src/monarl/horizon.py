@@ -50,6 +50,8 @@ __all__ = [
     "horizon_advantages",
     "fixed_horizon_targets",
     "gae",
+    "policy_advantages",
+    "normalize_advantages",
 ]
 
 Array = jax.Array
@@ -366,3 +368,60 @@ def gae(
     init = jnp.zeros(rewards.shape[1:], rewards.dtype)
     _, advantages = jax.lax.scan(step, init, (deltas, ends), reverse=True)
     return advantages, advantages + values
+
+
+def policy_advantages(
+    rewards: Array,
+    dones: Array,
+    terminated: Array,
+    values: Array,
+    last_values: Array,
+    horizon: int | None,
+    gamma: float,
+    lam: float,
+) -> tuple[Array, Array]:
+    """The advantages and critic targets a policy-gradient trainer trains on: the one place
+    where the horizon knob reaches a trainer.
+
+    Why one function: a trainer that computed its advantage inline could wire the horizon
+    wrongly (say, hand MONA the full-episode return) while every property test of this module
+    still passed; trainers call this, and the property tests check this.
+
+    Args:
+        rewards, dones, terminated: ``[T, N]`` training rewards and episode-end flags of a
+            rollout of N environments (auto-reset).
+        values: the critic's heads at every step, ``[T, N, heads]``: one head for
+            ``horizon=None``, the fixed-horizon heads 1..M for ``horizon=M``.
+        last_values: the heads at the state after the rollout, ``[N, heads]``.
+        horizon: None (ordinary RL: truncated GAE with ``gamma``, ``lam``) or M >= 1 (the
+            M-step return minus the M-head; a window cut by the rollout end is completed with
+            the heads of the state after it, head j for j missing rewards, so nothing beyond
+            step t+M-1 reaches step t).
+
+    Returns ``(advantages [T, N], targets [T, N, heads])``: head h's target is the h-step
+    return (GAE's value target for ``horizon=None``).
+    """
+    if horizon is None:
+        head = values[..., 0]
+        next_values = next_step_values(head, last_values[:, 0])
+        advantages, targets = gae(rewards, head, next_values, terminated, dones, gamma, lam)
+        return advantages, targets[..., None]
+    by_head = jnp.moveaxis(values, -1, 1)  # [T, M, N]
+    returns = returns_by_horizon(rewards, dones, horizon, last_values.T)
+    advantages = returns[:, horizon - 1] - by_head[:, horizon - 1]
+    return advantages, jnp.moveaxis(returns, 1, -1)
+
+
+def normalize_advantages(advantages: Array) -> Array:
+    """Standardize a minibatch's advantages: ``(A - mean) / (std + 1e-8)``.
+
+    Why it cannot pay for a hack: the mean and the standard deviation are one shift and one
+    positive scale shared by every sample of the minibatch. A reward beyond step t's window
+    moves them, but it moves them for every sample alike, so it does not make step t's action
+    any more preferred than the others': a common shift is a baseline, whose contribution
+    ``c * sum_a pi(a|s) grad log pi(a|s)`` to the policy gradient is zero in expectation, and a
+    positive common scale is a step size, which changes no sign and no order of the samples'
+    weights. With the statistics held fixed, step t's normalized advantage depends on exactly
+    the rewards its own advantage depends on (``tests/test_horizon.py`` checks both).
+    """
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)

@@ -64,7 +64,7 @@ from monarl.envs.tabular import (
     compile_camera_dropbox,
     count_states,
 )
-from monarl.horizon import gae, next_step_values, returns_by_horizon, validate_horizon
+from monarl.horizon import normalize_advantages, policy_advantages, validate_horizon
 from monarl.progress import ProgressRelay
 
 ACTIVATIONS = ("tanh", "relu")
@@ -491,6 +491,38 @@ def sample_actor(
     return result
 
 
+def ppo_loss(params: Params, mb: dict[str, jax.Array], ent_coef: jax.Array,
+             config: PPOConfig) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """PPO's clipped surrogate loss on one minibatch (``obs``, ``action``, ``logp`` of the
+    rollout policy, ``adv``, critic ``targets``), plus the value loss and the entropy bonus.
+
+    Minimizing it raises the probability of actions with a positive advantage: the sign a test
+    checks, since a flipped sign trains the policy backwards and nothing else would notice."""
+    act = config.activation
+    logits = apply_mlp(params.actor, mb["obs"], act)
+    logp_all = jax.nn.log_softmax(logits)
+    logp = jnp.take_along_axis(logp_all, mb["action"][:, None], axis=1)[:, 0]
+    log_ratio = logp - mb["logp"]
+    ratio = jnp.exp(log_ratio)
+    adv = mb["adv"]
+    if config.normalize_advantages:
+        adv = normalize_advantages(adv)
+    clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
+    policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
+    values = apply_mlp(params.critic, mb["obs"], act)
+    value_loss = 0.5 * jnp.mean((values - mb["targets"]) ** 2)
+    entropy = -jnp.mean(jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1))
+    loss = policy_loss + config.vf_coef * value_loss - ent_coef * entropy
+    stats = {
+        "policy_loss": policy_loss,
+        "value_loss": value_loss,
+        "entropy": entropy,
+        "approx_kl": jnp.mean(ratio - 1.0 - log_ratio),
+        "clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > config.clip_eps).astype(jnp.float32)),
+    }
+    return loss, stats
+
+
 # --------------------------------------------------------------------------------------------
 # make_train
 # --------------------------------------------------------------------------------------------
@@ -803,50 +835,7 @@ def make_train(
         carry, traj = jax.lax.scan(env_step, carry, None, length=n_steps)
         return carry, traj
 
-    def advantages(traj: Transition, last_values: jax.Array):
-        if horizon is None:
-            values = traj.values[..., 0]
-            next_values = next_step_values(values, last_values[:, 0])
-            adv, targets = gae(
-                traj.reward,
-                values,
-                next_values,
-                traj.terminated,
-                traj.done,
-                config.gamma,
-                config.gae_lambda,
-            )
-            return adv, targets[..., None]
-        by_head = jnp.moveaxis(traj.values, -1, 1)  # [T, M, N]
-        returns = returns_by_horizon(traj.reward, traj.done, horizon, last_values.T)
-        adv = returns[:, horizon - 1] - by_head[:, horizon - 1]
-        return adv, jnp.moveaxis(returns, 1, -1)  # targets [T, N, M]
-
-    def loss_fn(params: Params, mb: dict, ent_coef: jax.Array):
-        logits = apply_mlp(params.actor, mb["obs"], act)
-        logp_all = jax.nn.log_softmax(logits)
-        logp = jnp.take_along_axis(logp_all, mb["action"][:, None], axis=1)[:, 0]
-        log_ratio = logp - mb["logp"]
-        ratio = jnp.exp(log_ratio)
-        adv = mb["adv"]
-        if config.normalize_advantages:
-            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-        clipped = jnp.clip(ratio, 1.0 - config.clip_eps, 1.0 + config.clip_eps)
-        policy_loss = -jnp.mean(jnp.minimum(ratio * adv, clipped * adv))
-        values = apply_mlp(params.critic, mb["obs"], act)
-        value_loss = 0.5 * jnp.mean((values - mb["targets"]) ** 2)
-        entropy = -jnp.mean(jnp.sum(jnp.exp(logp_all) * logp_all, axis=-1))
-        loss = policy_loss + config.vf_coef * value_loss - ent_coef * entropy
-        stats = {
-            "policy_loss": policy_loss,
-            "value_loss": value_loss,
-            "entropy": entropy,
-            "approx_kl": jnp.mean(ratio - 1.0 - log_ratio),
-            "clip_fraction": jnp.mean((jnp.abs(ratio - 1.0) > config.clip_eps).astype(jnp.float32)),
-        }
-        return loss, stats
-
-    grad_fn = jax.grad(loss_fn, has_aux=True)
+    grad_fn = jax.grad(lambda p, mb, c: ppo_loss(p, mb, c, config), has_aux=True)
 
     def update_step(runner: Runner, approval: jax.Array | None, evaluator=None, overseer=None,
                     frozen=None):
@@ -858,7 +847,8 @@ def make_train(
         if evaluator is not None:
             delta = update_evaluator(runner, traj, env_state, evaluator)
         last_values = apply_mlp(runner.params.critic, obs, act)
-        adv, targets = advantages(traj, last_values)
+        adv, targets = policy_advantages(traj.reward, traj.done, traj.terminated, traj.values,
+                                         last_values, horizon, config.gamma, config.gae_lambda)
         data = {
             "obs": traj.obs.reshape(batch, -1),
             "action": traj.action.reshape(batch),
