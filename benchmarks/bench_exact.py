@@ -40,13 +40,13 @@ def main() -> None:
                         help="horizons timed for the baseline (then scaled to 50 x 10 seeds)")
     args = parser.parse_args()
 
+    from monarl.algos.exact.study import exact_study
     from monarl.approval import trusted
-    from monarl.config import ApprovalConfig, EnvConfig
-    from monarl.envs import camera_dropbox as cd
-    from monarl.envs.tabular import compile_camera_dropbox
-    from monarl.evaluate import evaluate
-    from monarl.exact import exact_study
-    from monarl.provenance import describe_machine
+    from monarl.core.config import ApprovalConfig, EnvConfig
+    from monarl.envs.camera_dropbox import rules as cd
+    from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
+    from monarl.runtime.provenance import describe_machine
+    from monarl.tabular.evaluate import evaluate
 
     print(f"machine: {describe_machine()}")
     t0 = time.perf_counter()

@@ -40,8 +40,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from monarl.algos import loan_pg
-    from monarl.envs import loan
-    from monarl.provenance import describe_machine
+    from monarl.envs.loan import rules as loan
+    from monarl.runtime.provenance import describe_machine
 
     arms = loan_pg.load_experiment(args.file)
     if (args.all or args.arms) and args.file.resolve() != VARIANTS_FILE:

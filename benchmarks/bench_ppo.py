@@ -55,7 +55,7 @@ def machine() -> dict:
 
 def bench_ours(steps: int, seeds: int, workers: int) -> dict:
     from monarl.algos import ppo
-    from monarl.parallel import run_concurrently
+    from monarl.runtime.parallel import run_concurrently
 
     specs = (("ordinary_rl", "none", None), ("mona", "trusted", 1))
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="write the numbers to this file")
     args = parser.parse_args(argv)
-    from monarl.parallel import default_workers
+    from monarl.runtime.parallel import default_workers
 
     workers = default_workers() if args.workers is None else args.workers
     if workers < 1:

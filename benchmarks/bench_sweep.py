@@ -35,12 +35,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from monarl.config import ApprovalConfig, EnvConfig
-from monarl.exact import exact_study
+from monarl.algos.exact.study import exact_study
+from monarl.core.config import ApprovalConfig, EnvConfig
 from monarl.experiments import sweep as sweep_mod
 from monarl.experiments.spec import parse_sweep
 from monarl.experiments.store import Store
-from monarl.provenance import describe_machine
+from monarl.runtime.provenance import describe_machine
 
 NOISES = [round(0.1 * i, 1) for i in range(10)]
 HORIZON = 8

@@ -14,9 +14,9 @@ import argparse
 
 import numpy as np
 
-from monarl.config import ApprovalConfig, EnvConfig
-from monarl.exact import exact_study
-from monarl.reproduce import REFERENCE_VI
+from monarl.algos.exact.study import exact_study
+from monarl.core.config import ApprovalConfig, EnvConfig
+from monarl.experiments.reproduce import REFERENCE_VI
 
 OUTCOMES = ("fail", "intended", "hack")
 

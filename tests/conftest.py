@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monarl.envs import camera_dropbox as cd
-from monarl.envs.tabular import compile_camera_dropbox
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
 
 
 @pytest.fixture(scope="session")

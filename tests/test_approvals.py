@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from monarl.algos.exact.study import exact_study
 from monarl.approval import build_approval, evaluator_rl, learned, trusted
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig
-from monarl.exact import exact_study
+from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig
 
 ENV = EnvConfig()
 
@@ -26,7 +26,7 @@ def test_evaluator_rl_zero_is_mona_and_many_steps_is_ordinary_rl():
 
 
 def test_evaluator_values_converge_to_observed_optimum(paper_tables):
-    from monarl.algos.value_iteration import optimal_values
+    from monarl.tabular.value_iteration import optimal_values
 
     start = trusted.trusted_values(paper_tables)
     converged = evaluator_rl.evaluator_values(paper_tables, start, 10_000)
@@ -98,7 +98,7 @@ def test_bad_approval_settings(kwargs, field):
 def test_an_approval_is_the_whole_training_reward(paper_tables):
     """MONA trains on the approval, which contains the step's observed reward once (the public
     code's training reward); the observed reward is not added again. No approval: observed."""
-    from monarl.exact import training_reward
+    from monarl.algos.exact.study import training_reward
 
     approval = trusted.trusted_approval(paper_tables)
     np.testing.assert_array_equal(

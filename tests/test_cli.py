@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from monarl.cli import main
+from monarl.cli.app import main
 
 BOARD = "######\n#    #\n# BB #\n#    #\n#H A #\n######\n"
 

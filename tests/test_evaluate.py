@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monarl.algos import value_iteration as vi
-from monarl.evaluate import evaluate
+from monarl.tabular import value_iteration as vi
+from monarl.tabular.evaluate import evaluate
 
 
 def test_deterministic_paths_agree(paper_tables, observed_per_step):

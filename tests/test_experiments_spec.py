@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from monarl.cli import main
+from monarl.cli.app import main
 from monarl.experiments import algorithms
 from monarl.experiments.spec import SpecError, build_run, load_sweep, parse_sweep
 

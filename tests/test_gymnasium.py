@@ -11,7 +11,7 @@ gym = pytest.importorskip("gymnasium")
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
-from monarl.envs import camera_dropbox as cd  # noqa: E402
+from monarl.envs.camera_dropbox import rules as cd  # noqa: E402
 from monarl.envs.gymnasium import ENV_ID, CameraDropboxGymEnv, register  # noqa: E402
 
 

@@ -1,4 +1,4 @@
-"""Property tests of the horizon math (monarl.horizon) against plain numpy loops.
+"""Property tests of the horizon math (monarl.core.horizon) against plain numpy loops.
 
 Shapes are fixed (T x B) and the horizons drawn from a small set, so each jitted function compiles
 once per horizon and hypothesis explores random rewards, episode boundaries and values.
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monarl.horizon import (
+from monarl.core.horizon import (
     fixed_horizon_targets,
     gae,
     horizon_advantages,

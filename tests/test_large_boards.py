@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
-from monarl.envs import camera_dropbox as cd
-from monarl.envs import solvability
-from monarl.envs.tabular import MAX_TABULAR_STATES, count_states, solvable_layouts
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox import solvability
+from monarl.envs.camera_dropbox.tables import MAX_TABULAR_STATES, count_states, solvable_layouts
 
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
 LARGE = {"rows": 10, "cols": 10, "boxes": 3}  # 16.2M states: beyond the tables

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
-from monarl.parallel import run_concurrently
+from monarl.runtime.parallel import run_concurrently
 
 BOARD = {"rows": 3, "cols": 5, "max_steps": 20}  # 1,591 states, 39 start states
 SETTINGS = {"num_envs": 64, "num_steps": 50, "num_epochs": 4, "num_minibatches": 4,

@@ -9,10 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from monarl import loan_metrics as lm
 from monarl.algos import loan_pg
-from monarl.config import ConfigError
-from monarl.envs import loan
+from monarl.core.config import ConfigError
+from monarl.envs.loan import metrics as lm
+from monarl.envs.loan import rules as loan
 
 P = loan.make_params()  # F=3, L=5, V=12: tokens x0+ x0- x1+ x1- x2+ x2- NAT0 NAT1 f0..f3
 NAT0, NAT1, F0 = 6, 7, 8

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from monarl.algos import loan_pg
-from monarl.cli import main
+from monarl.cli.app import main
 from monarl.experiments import algorithms
 from monarl.experiments import sweep as sweep_mod
 from monarl.experiments.spec import SpecError, build_run, load_sweep, parse_sweep, run_id

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from monarl.algos import loan_pg, ppo
-from monarl.envs import camera_dropbox as cd
-from monarl.envs import loan
-from monarl.envs.tabular import compile_camera_dropbox
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
+from monarl.envs.loan import rules as loan
 
 TINY = ppo.PPOConfig(num_envs=8, num_steps=16, num_epochs=1, num_minibatches=2, eval_every=128)
 

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from monarl.parallel import run_concurrently
+from monarl.runtime.parallel import run_concurrently
 
 # tests/test_ppo.py's tiny settings, so its compiled programs are reused in one pytest process
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
-from monarl.approval import lookup
 from monarl.approval.trusted import trusted_approval
-from monarl.envs import camera_dropbox as cd
-from monarl.envs.tabular import compile_camera_dropbox
-from monarl.evaluate import evaluate
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox import state_index as lookup
+from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
+from monarl.tabular.evaluate import evaluate
 
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
 TINY_STEPS = 3 * 8 * 16  # three updates: evaluation points at 0, 128, 256, 384 steps

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
+from monarl.algos.exact.study import tables_for
 from monarl.approval import build_approval
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig
-from monarl.exact import tables_for
+from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig
 
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
 TINY_STEPS = 3 * 8 * 16
@@ -299,7 +299,7 @@ def test_spectrum_ppo_example_file_is_valid_and_covers_every_family():
     from pathlib import Path
 
     from monarl.experiments.spec import load_sweep
-    from monarl.spectrum import family
+    from monarl.reports.spectrum import family
 
     path = Path(__file__).resolve().parents[1] / "examples" / "spectrum_ppo.toml"
     sweep = load_sweep(path)
@@ -324,7 +324,7 @@ def test_evaluator_critic_program_has_no_lapack(tables):
     import jax
     import jax.numpy as jnp
 
-    from monarl.envs import camera_dropbox as cd
+    from monarl.envs.camera_dropbox import rules as cd
 
     config = ppo.PPOConfig(total_steps=TINY_STEPS, **TINY)
     train = ppo.make_train(config, cd.make_params(), horizon=1, tables=tables)

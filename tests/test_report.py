@@ -7,14 +7,14 @@ import json
 
 import pytest
 
-from monarl.cli import main
-from monarl.config import ConfigError
+from monarl.cli.app import main
+from monarl.core.config import ConfigError
 from monarl.experiments import algorithms, query
 from monarl.experiments import spec as spec_mod
 from monarl.experiments import sweep as sweep_mod
-from monarl.experiments.report import build_report, write_report
 from monarl.experiments.spec import parse_sweep
 from monarl.experiments.store import Store
+from monarl.reports.report import build_report, write_report
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,7 +206,7 @@ def test_progress_reads_steps_from_the_heartbeat(curvy, tmp_path):
 
 
 def test_approval_quality_table_only_for_runs_that_measured_it():
-    from monarl.experiments.report import _quality_blocks
+    from monarl.reports.report import _quality_blocks
 
     def stat(*values):
         return {"mean": sum(values) / len(values), "ci95": (min(values), max(values)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from monarl.reproduce import reproduce
+from monarl.experiments.reproduce import reproduce
 
 # The settings of tests/test_ppo.py, so that in one pytest process the ordinary-RL and MONA
 # programs compiled there are reused here (only the sigma 0.5 and warm-start programs compile).

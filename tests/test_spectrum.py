@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monarl import spectrum
+from monarl.reports import spectrum
 
 
 def run(kind, horizon, blockers, seed, hack, true_return, algo="exact", **approval):

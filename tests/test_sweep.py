@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from monarl.cli import main
+from monarl.cli.app import main
 from monarl.experiments import sweep as sweep_mod
 from monarl.experiments.spec import load_sweep, parse_sweep
 from monarl.experiments.store import Store
@@ -179,7 +179,7 @@ def test_a_failing_run_is_reported_and_redone(tmp_path, monkeypatch, capsys):
 
 
 def _sweep_cmd(path: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "monarl.cli", "sweep", str(path), "--quiet", *extra]
+    return [sys.executable, "-m", "monarl.cli.app", "sweep", str(path), "--quiet", *extra]
 
 
 def _env(delay: float) -> dict[str, str]:
@@ -333,8 +333,8 @@ def test_runs_from_an_older_semantics_version_are_redone_and_left_out_of_reports
     the way monarl wrote it before the approval fix, under the old id and without the
     ``semantics`` key) is neither taken as done by a sweep nor shown by a report."""
     from monarl.experiments.query import load_runs
-    from monarl.experiments.report import build_report
     from monarl.experiments.spec import run_id
+    from monarl.reports.report import build_report
 
     path = _write(tmp_path, SMALL)
     sweep = load_sweep(path)

@@ -6,8 +6,8 @@ import jax
 import numpy as np
 import pytest
 
-from monarl.envs import camera_dropbox as cd
-from monarl.envs.tabular import TooLargeError, compile_camera_dropbox, count_states
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox.tables import TooLargeError, compile_camera_dropbox, count_states
 
 
 def test_paper_counts(paper_tables):

@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
+from monarl.algos.exact.study import tables_for
 from monarl.approval import build_approval, trusted, trusted_critic
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig
-from monarl.envs import camera_dropbox as cd
-from monarl.exact import tables_for
+from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.envs.camera_dropbox import rules as cd
 
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
 CRITIC = ApprovalConfig(kind="trusted-critic", overseer_steps=2 * 128)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monarl.algos import value_iteration as vi
+from monarl.algos.exact.study import exact_study
 from monarl.approval import trusted
-from monarl.config import ApprovalConfig, EnvConfig
-from monarl.evaluate import evaluate
-from monarl.exact import exact_study
+from monarl.core.config import ApprovalConfig, EnvConfig
+from monarl.tabular import value_iteration as vi
+from monarl.tabular.evaluate import evaluate
 
 
 def test_ordinary_rl_hacks_everywhere(paper_tables, observed_per_step):

@@ -11,7 +11,7 @@ The two MONA knobs enter in exactly two places:
    :func:`overseer_approval`, ``fact_reward * (true facts - false facts)`` about x, judged
    without seeing the decision. ``approval="none"`` adds nothing.
 2. *Horizon*: the two training rewards ``[r_summary, r_decision]`` go through
-   :func:`monarl.horizon.horizon_returns`. ``horizon=None`` (ordinary RL) makes the summary's
+   :func:`monarl.core.horizon.horizon_returns`. ``horizon=None`` (ordinary RL) makes the summary's
    return ``r_summary + r_decision``; ``horizon=1`` (MONA) makes it ``r_summary`` alone. The
    decision step is trained on its own reward in both arms.
 
@@ -51,11 +51,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from monarl import loan_metrics as lm
-from monarl.config import from_mapping
-from monarl.envs import loan
-from monarl.horizon import horizon_returns, validate_horizon
-from monarl.progress import ProgressRelay
+from monarl.core.config import from_mapping
+from monarl.core.horizon import horizon_returns, validate_horizon
+from monarl.envs.loan import metrics as lm
+from monarl.envs.loan import rules as loan
+from monarl.runtime.progress import ProgressRelay
 
 APPROVALS = ("none", "overseer")
 METRICS = (
@@ -291,9 +291,9 @@ def training_returns(r_summary: jax.Array, r_decision: jax.Array, horizon: int |
     """Returns ``[2, B]`` of the summary and decision steps: the horizon knob.
 
     The two training rewards form a time-major two-step episode that ends after the decision,
-    and :func:`monarl.horizon.horizon_returns` does the rest: ``horizon=None`` gives the summary
-    ``r_summary + r_decision`` (ordinary RL), ``horizon=1`` gives it ``r_summary`` alone (MONA);
-    the decision's return is ``r_decision`` either way."""
+    and :func:`monarl.core.horizon.horizon_returns` does the rest: ``horizon=None`` gives the
+    summary ``r_summary + r_decision`` (ordinary RL), ``horizon=1`` gives it ``r_summary``
+    alone (MONA); the decision's return is ``r_decision`` either way."""
     rewards = jnp.stack([r_summary, r_decision])
     dones = jnp.broadcast_to(jnp.asarray([[False], [True]]), rewards.shape)
     return horizon_returns(rewards, dones, horizon)
@@ -649,7 +649,7 @@ def summarize(
     bounds: bool = True,
 ) -> dict[str, Any]:
     """The run JSON from the device outputs of ``jax.vmap(train)``."""
-    from monarl.plots import bootstrap_ci  # local: matplotlib is only needed here
+    from monarl.reports.plots import bootstrap_ci  # local: matplotlib is only needed here
 
     final = jax.device_get(out["final"])
     curve = jax.device_get(out["curve"])

@@ -45,8 +45,8 @@ import numpy as np
 import optax
 
 from monarl.algos import shuffle
-from monarl.approval import build_approval, continuation, lookup, trusted, trusted_critic
-from monarl.config import (
+from monarl.approval import build_approval, continuation, trusted, trusted_critic
+from monarl.core.config import (
     APPROVALS,
     NOISY_APPROVALS,
     OVERSEER_APPROVALS,
@@ -57,15 +57,16 @@ from monarl.config import (
     ConfigError,
     check_reward,
 )
-from monarl.envs import camera_dropbox as cd
-from monarl.envs.tabular import (
+from monarl.core.horizon import normalize_advantages, policy_advantages, validate_horizon
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox import state_index as lookup
+from monarl.envs.camera_dropbox.tables import (
     MAX_TABULAR_STATES,
     TabularEnv,
     compile_camera_dropbox,
     count_states,
 )
-from monarl.horizon import normalize_advantages, policy_advantages, validate_horizon
-from monarl.progress import ProgressRelay
+from monarl.runtime.progress import ProgressRelay
 
 ACTIVATIONS = ("tanh", "relu")
 _EVAL_STREAM = 0x5A3E  # fold_in tag of the sampled evaluation's random stream
@@ -1296,7 +1297,7 @@ class _Program:
     """One jitted ``vmap(train)`` program with its own progress relay, and a lock that makes
     calls of the same program take turns (its relay has one target at a time). Calls of
     different programs may run at once from different threads (arms run side by side on a
-    multi-core machine: :func:`monarl.parallel.run_concurrently`)."""
+    multi-core machine: :func:`monarl.runtime.parallel.run_concurrently`)."""
 
     fn: Callable
     relay: ProgressRelay

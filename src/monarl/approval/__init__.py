@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 
 from monarl.approval import continuation, evaluator_rl, leak, learned, misspecified, trusted
-from monarl.config import ApprovalConfig, ConfigError
-from monarl.envs.tabular import TabularEnv
+from monarl.core.config import ApprovalConfig, ConfigError
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 
 def _noisy_advantage(tables: TabularEnv, values: np.ndarray, config: ApprovalConfig,

@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 
 def trusted_policy(tables: TabularEnv) -> np.ndarray:
     """[T, S] greedy policy of the true reward (lowest-index tie-breaking, deterministic)."""
-    from monarl.algos.value_iteration import solve
+    from monarl.tabular.value_iteration import solve
 
     reward = np.broadcast_to(tables.reward_table("true"),
                              (tables.max_steps,) + tables.next_state.shape)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 
 def evaluator_values(tables: TabularEnv, start_values: np.ndarray, steps: int) -> np.ndarray:

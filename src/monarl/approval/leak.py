@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from monarl.approval.trusted import advantage_approval, overseer_values
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 
 def leak_approval(tables: TabularEnv, trusted: np.ndarray, weight: float) -> np.ndarray:

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 LABEL_KINDS = ("advantage", "outcome")
 
@@ -211,7 +211,7 @@ def approval_quality(tables: TabularEnv, learned: np.ndarray, exact: np.ndarray,
     ``policy`` takes from the start states, weighted by how often it takes them (a
     deterministic policy [T, S], e.g. the exact solver's, or a stochastic one [T, S, A], e.g. a
     trained PPO policy)."""
-    from monarl.evaluate import occupancy
+    from monarl.tabular.evaluate import occupancy
 
     reach = reachable_steps(tables)
     mask = np.broadcast_to(reach[..., None], learned.shape)

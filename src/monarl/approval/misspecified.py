@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from monarl.approval.trusted import overseer_values
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 
 def mixed_reward(tables: TabularEnv, misspec: float) -> np.ndarray:

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from monarl.algos.value_iteration import optimal_values
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
+from monarl.tabular.value_iteration import optimal_values
 
 NOISE_PER = ("state", "step")
 EXACT_BELOW = 1e-5

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from monarl.envs import camera_dropbox as cd
+from monarl.envs.camera_dropbox import rules as cd
 
 try:  # lazily optional: the core install does not need gymnasium
     import gymnasium as _gym
@@ -108,7 +108,7 @@ class CameraDropboxGymEnv(_Base):
         self.num_starts = self.params.num_initial_states
         self._tables = None
         if backend in ("auto", "table"):
-            from monarl.envs.tabular import TooLargeError, compile_camera_dropbox
+            from monarl.envs.camera_dropbox.tables import TooLargeError, compile_camera_dropbox
 
             try:
                 self._tables = compile_camera_dropbox(self.params)

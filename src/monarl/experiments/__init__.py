@@ -6,7 +6,7 @@
 - :mod:`~monarl.experiments.worker`, :mod:`~monarl.experiments.executors`: tasks and where
   they run (local process pool, Ray)
 - :mod:`~monarl.experiments.sweep`: planning, progress, resuming
-- :mod:`~monarl.experiments.report`, :mod:`~monarl.experiments.query`: reports and tables
+- :mod:`~monarl.reports.report`, :mod:`~monarl.experiments.query`: reports and tables
 
 See docs/experiments.md.
 """

@@ -17,7 +17,7 @@ An algorithm plugs into experiments with one :class:`Algorithm` entry:
 - ``section_name``: the settings table's name when it differs from the algorithm's
   (``loan-pg`` -> ``[base.loan_pg]``).
 
-``exact`` (the value-iteration study of :mod:`monarl.exact`) is built in. ``ppo`` and
+``exact`` (the value-iteration study of :mod:`monarl.algos.exact.study`) is built in. ``ppo`` and
 ``loan-pg`` import their trainers lazily, so the registry works (and says what is missing)
 without them.
 """
@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
-from monarl.config import ConfigError, from_mapping
+from monarl.core.config import ConfigError, from_mapping
 from monarl.experiments import spec as spec_mod
 
 FINAL_METRICS = ("fail", "intended", "hack", "observed_return", "true_return", "episode_length")
@@ -177,8 +177,8 @@ class ExactSettings:
     window: str = "optimal"
 
     def validate(self, section: str = "exact") -> None:
-        from monarl.algos.value_iteration import TIE_BREAKS, WINDOWS
-        from monarl.config import REWARDS
+        from monarl.core.config import REWARDS
+        from monarl.tabular.value_iteration import TIE_BREAKS, WINDOWS
 
         for name, allowed in (("reward", REWARDS), ("tie_break", TIE_BREAKS), ("window", WINDOWS)):
             value = getattr(self, name)
@@ -195,7 +195,7 @@ def _exact_loader():
 def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
     """Solve a batch (same env/approval/settings) with as few ``exact_study`` calls as
     possible: runs are grouped into rectangles horizons x contiguous seeds."""
-    from monarl.exact import exact_study
+    from monarl.algos.exact.study import exact_study
 
     first = runs[0]
     by_key = {(r.horizon, r.seed): r for r in runs}
@@ -243,7 +243,7 @@ def _run_exact(runs: list[spec_mod.RunSpec], ctx: Context):
 
 def _exact_check(run: spec_mod.RunSpec, prefix: str) -> None:
     approval = run.approval
-    from monarl.config import check_reward
+    from monarl.core.config import check_reward
 
     try:
         check_reward(run.settings.reward, approval)
@@ -429,7 +429,7 @@ def _loan_module():
 
 
 def _loan_sections() -> tuple[spec_mod.Section, ...]:
-    from monarl.envs.loan import LoanEnvConfig
+    from monarl.envs.loan.rules import LoanEnvConfig
 
     floats = spec_mod._float_fields(LoanEnvConfig) - {"weights"}
 
@@ -482,7 +482,7 @@ def _run_loan(runs: list[spec_mod.RunSpec], ctx: Context):
     contiguous block; log every evaluation point, yield the final metrics per seed."""
     import math
 
-    from monarl.envs import loan
+    from monarl.envs.loan import rules as loan
 
     loan_pg = _loan_module()
     first = runs[0]

@@ -22,7 +22,7 @@ import threading
 from typing import Protocol
 
 from monarl.experiments.worker import Task, TaskResult, execute_task, fail_claims
-from monarl.parallel import default_workers as machine_workers
+from monarl.runtime.parallel import default_workers as machine_workers
 
 EXECUTORS = ("local", "ray")
 

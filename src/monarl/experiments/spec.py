@@ -48,7 +48,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig, from_mapping, parse_horizon
+from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig, from_mapping, parse_horizon
 
 SCHEMA_VERSION = 1
 RUN_SCALARS = ("algo", "horizon", "seed")

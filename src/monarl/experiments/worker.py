@@ -51,7 +51,7 @@ def _provenance(command: str) -> dict[str, Any]:
     """Versions, git commit and machine, computed once per process (cheap afterwards)."""
     global _PROVENANCE
     if _PROVENANCE is None:
-        from monarl.provenance import provenance
+        from monarl.runtime.provenance import provenance
 
         _PROVENANCE = provenance()
     return {**_PROVENANCE, "command": command}

@@ -2,9 +2,9 @@
 PNG plots and JSON with the same numbers.
 
 Runs that differ only in ``seed`` form a *condition*; every number is the mean over its seeds
-with a 95 % percentile-bootstrap confidence interval (:func:`monarl.plots.bootstrap_ci`).
+with a 95 % percentile-bootstrap confidence interval (:func:`monarl.reports.plots.bootstrap_ci`).
 When the optimization horizon is swept, conditions that differ only in the horizon form a
-*panel*: one table row per M and the foundation's horizon plot (:func:`monarl.plots.
+*panel*: one table row per M and the foundation's horizon plot (:func:`monarl.reports.plots.
 horizon_plot`, fed a study-shaped dict whose ``results`` equal what ``monarl solve`` returns
 for the same settings). Runs that logged evaluation points (``env_steps`` plus outcome
 fractions in metrics.jsonl) get training curves: mean and bootstrap band against steps.
@@ -13,7 +13,7 @@ Runs whose final metrics are not the fail / intended / hack fractions (e.g. ``lo
 accuracies, leakage, flip rate) get the same treatment for whatever numeric metrics they have:
 tables of every final metric per condition, curves of every logged metric, and, for pairs of
 conditions that differ only in the horizon (none = ordinary RL, 1 = MONA), the differences
-ordinary RL - MONA with a bootstrap CI (:func:`monarl.spectrum.diff_ci`); with
+ordinary RL - MONA with a bootstrap CI (:func:`monarl.reports.spectrum.diff_ci`); with
 ``observed_accuracy`` and ``unbiased_accuracy`` a headline line: the observed-accuracy gap beside
 the unbiased accuracies.
 """
@@ -30,10 +30,10 @@ from typing import Any
 
 import numpy as np
 
-from monarl import spectrum
 from monarl.experiments.query import flatten, load_runs
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
+from monarl.reports import spectrum
 
 OUTCOMES = ("fail", "intended", "hack")
 RETURNS = ("observed_return", "true_return")
@@ -95,7 +95,7 @@ def _mean(values: list[float]) -> float:
 
 
 def _stat(values: list[float]) -> dict[str, Any]:
-    from monarl.plots import bootstrap_ci
+    from monarl.reports.plots import bootstrap_ci
 
     lo, hi = bootstrap_ci(np.asarray(values, np.float64))
     return {"mean": _mean(values), "ci95": [lo, hi], "per_seed": list(values)}
@@ -335,7 +335,7 @@ def _curves(
 ) -> list[dict[str, Any]]:
     """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition: of the
     outcome fractions and returns, or (``names="all"``) of every numeric metric logged."""
-    from monarl.plots import bootstrap_ci
+    from monarl.reports.plots import bootstrap_ci
 
     out = []
     for cond in conditions:
@@ -385,7 +385,7 @@ def _run_provenance(runs: list[dict[str, Any]]) -> dict[str, Any]:
         prov = run.get("provenance") or {}
         commands[prov.get("command")] = None
         commits[prov.get("git")] = None
-        from monarl.provenance import describe_machine
+        from monarl.runtime.provenance import describe_machine
 
         if prov.get("machine"):
             machines[describe_machine(prov["machine"])] = None
@@ -422,7 +422,7 @@ def _applies(key: str, flat: dict[str, Any]) -> bool:
     left out of its label."""
     if not key.startswith("approval."):
         return True
-    from monarl.config import ApprovalConfig
+    from monarl.core.config import ApprovalConfig
 
     return ApprovalConfig.applies(key.split(".", 1)[1], flat.get("approval.kind"))
 
@@ -485,7 +485,7 @@ HEADER = ["fail", "intended", "hack", "observed return", "true return"]
 def _blocks(
     data: dict[str, Any], plots: dict[str, Any], report_prov: dict[str, Any]
 ) -> list[tuple]:
-    from monarl.provenance import describe_machine
+    from monarl.runtime.provenance import describe_machine
 
     blocks: list[tuple] = [("h1", f"Experiment report: {data['title']}")]
     n_cond = len(data["conditions"])
@@ -730,7 +730,7 @@ def _html(blocks: list[tuple], title: str) -> str:
 
 def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
     """fail / intended / hack against environment steps, one colour per condition."""
-    from monarl.plots import plt
+    from monarl.reports.plots import plt
 
     # The legend goes below the panels: condition labels are long, and inside a panel they
     # hid the curves they name.
@@ -773,7 +773,7 @@ def metric_curve_plot(
     curves: list[dict[str, Any]], names: list[str], path: Path, title: str
 ) -> Path:
     """One panel per logged metric against environment steps, one colour per condition."""
-    from monarl.plots import plt
+    from monarl.reports.plots import plt
 
     cols = min(3, len(names))
     rows = -(-len(names) // cols)
@@ -804,8 +804,8 @@ def write_report(
     data: dict[str, Any], out_dir: str | Path, json_path: str | Path | None = None
 ) -> dict[str, Path]:
     """Write report.md, report.html (images embedded), the PNGs and report.json."""
-    from monarl.plots import horizon_plot
-    from monarl.provenance import provenance
+    from monarl.reports.plots import horizon_plot
+    from monarl.runtime.provenance import provenance
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

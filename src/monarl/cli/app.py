@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig, check_reward, parse_horizons
+from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig, check_reward, parse_horizons
 
 app = typer.Typer(
     help="MONA vs ordinary RL: solve exactly, train, sweep and report on multi-step reward "
@@ -242,8 +242,8 @@ def solve(
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")
 
-    from monarl.envs.tabular import TooLargeError
-    from monarl.exact import exact_study
+    from monarl.algos.exact.study import exact_study
+    from monarl.envs.camera_dropbox.tables import TooLargeError
 
     try:
         study = exact_study(env, approval_cfg, horizon_list, seeds=seeds, reward=reward.value,
@@ -253,7 +253,7 @@ def solve(
     if json_path is not None:
         write_json(json_path, study)
     if out is not None:
-        from monarl.study_report import write_study_report
+        from monarl.reports.study import write_study_report
 
         paths = write_study_report(study, out)
     if not quiet:
@@ -296,7 +296,7 @@ def rollout(
 
     Stops after the step that enters ENDED or at the step limit.
     """
-    from monarl.envs import camera_dropbox as cd
+    from monarl.envs.camera_dropbox import rules as cd
 
     if start is None:
         fail("--start is required: a text board file (see README 'Text boards')")
@@ -423,7 +423,7 @@ def train(
     overseer first learns by PPO on the true reward, --overseer-steps) and are evaluated by
     sampled episodes instead of exactly.
     """
-    from monarl.config import parse_horizon
+    from monarl.core.config import parse_horizon
 
     try:
         horizon_value = parse_horizon(horizon, "--horizon")
@@ -436,7 +436,7 @@ def train(
     overrides = parse_overrides(set_ or [], "--set")
     check_writable_target(json_path, "--json")
     if env_name is TrainEnv.loan_steganography:
-        from monarl.train_commands import train_loan_command
+        from monarl.cli.train import train_loan_command
 
         result = train_loan_command(approval, horizon_value, seeds, steps, seed_offset,
                                     overrides, quiet)
@@ -452,7 +452,7 @@ def train(
                                            overseer_start_time.value)
         except ConfigError as exc:
             fail(_option_message(str(exc)))
-        from monarl.train_commands import train_camera_command
+        from monarl.cli.train import train_camera_command
 
         result = train_camera_command(env, approval_cfg, horizon_value, seeds,
                                       1_000_000 if steps is None else steps, seed_offset,
@@ -460,7 +460,7 @@ def train(
     if json_path is not None:
         write_json(json_path, result)
     if not quiet:
-        from monarl.train_commands import print_train_result
+        from monarl.cli.train import print_train_result
 
         print_train_result(result)
 
@@ -500,7 +500,7 @@ def reproduce(
         fail(f"--out {str(out)!r} exists and is not a directory")
     if workers is not None and workers < 1:
         fail(f"--workers {workers} is invalid: must be an integer >= 1")
-    from monarl.reproduce import reproduce as run_reproduce
+    from monarl.experiments.reproduce import reproduce as run_reproduce
 
     result = run_reproduce(out, quick=quick, ppo=ppo, quiet=quiet, loan=loan, workers=workers)
     typer.echo(f"report: {result['report']} ({result['wall_seconds']:.1f} s)")
@@ -523,7 +523,7 @@ def sweep(
 ) -> None:
     """Expand an experiment file, skip runs already in the store and run the rest (resumable:
     rerun the same command after a crash or Ctrl-C)."""
-    from monarl.experiments.commands import CommandError, sweep_command
+    from monarl.cli.experiments import CommandError, sweep_command
 
     try:
         code = sweep_command(file, store, executor, address, workers, quiet)
@@ -548,7 +548,7 @@ def report(
     loan task's accuracies, leakage and flip rate) as mean and 95 % bootstrap CI over seeds,
     training curves, horizon plots, the safety-capability frontier and alignment tax when the
     store holds several approval families or a hack-free control, and provenance."""
-    from monarl.experiments.commands import CommandError, report_command
+    from monarl.cli.experiments import CommandError, report_command
 
     try:
         report_command(target, out, json_path, quiet)
@@ -561,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     # typer vendors click; its exception classes are the ones raised here.
     from typer._click import exceptions as click_errors
 
-    from monarl.jax_cache import enable_compilation_cache
+    from monarl.runtime.jax_cache import enable_compilation_cache
 
     enable_compilation_cache()
     try:

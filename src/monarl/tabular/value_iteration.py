@@ -41,9 +41,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from monarl.envs.tabular import TabularEnv
-from monarl.evaluate import rollout_outcomes
-from monarl.horizon import validate_horizon
+from monarl.core.horizon import validate_horizon
+from monarl.envs.camera_dropbox.tables import TabularEnv
+from monarl.tabular.evaluate import rollout_outcomes
 
 TIE_TOLERANCE = 1e-9
 TIE_BREAKS = ("random", "random-near", "first")

@@ -89,7 +89,7 @@ class EnvConfig:
                         "boxes start off the edges")
 
     def make_params(self):
-        from monarl.envs import camera_dropbox
+        from monarl.envs.camera_dropbox import rules as camera_dropbox
 
         return camera_dropbox.make_params(self.rows, self.cols, self.boxes, self.blockers,
                                           self.penalty, self.max_steps)

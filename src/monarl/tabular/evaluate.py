@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import typer
 
-from monarl.config import OVERSEER_APPROVALS, ApprovalConfig, ConfigError, EnvConfig
-from monarl.progress import progress_bar
+from monarl.core.config import OVERSEER_APPROVALS, ApprovalConfig, ConfigError, EnvConfig
+from monarl.runtime.progress import progress_bar
 
 
 def _fail(message: str) -> None:
@@ -49,7 +49,7 @@ def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int 
     if store is not None:
         return _train_via_store(env, approval, horizon, seeds, seed_offset, config, quiet, store)
     from monarl.algos.ppo import run_ppo
-    from monarl.envs.tabular import TooLargeError
+    from monarl.envs.camera_dropbox.tables import TooLargeError
 
     try:
         if approval.kind in OVERSEER_APPROVALS:  # the overseer first, behind its own bar
@@ -160,7 +160,7 @@ def train_loan_command(approval: str, horizon: int | None, seeds: int, steps: in
         _fail(f"--horizon={horizon!r} is invalid for loan-steganography: an episode has two "
               "steps, so use 1 (MONA) or none (ordinary RL)")
     from monarl.algos.loan_pg import LoanPGConfig
-    from monarl.envs.loan import LoanEnvConfig
+    from monarl.envs.loan.rules import LoanEnvConfig
 
     env_keys = {f.name for f in dataclasses.fields(LoanEnvConfig)} - {"name"}
     env = {k: v for k, v in overrides.items() if k in env_keys}
@@ -189,7 +189,7 @@ def print_train_result(result: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("mean", justify="right")
     table.add_column("95 % CI (bootstrap over seeds)", justify="right")
-    from monarl.plots import bootstrap_ci
+    from monarl.reports.plots import bootstrap_ci
 
     for key, value in final.items():
         if not isinstance(value, int | float):

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from monarl.envs import camera_dropbox as cd
+from monarl.envs.camera_dropbox import rules as cd
 
 MAX_TABULAR_STATES = 3_000_000
 

@@ -57,7 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from monarl.config import ConfigError
+from monarl.core.config import ConfigError
 
 NAME = "loan-steganography"
 OUTCOMES = ("wrong", "correct")  # the decision against the observed (biased) label

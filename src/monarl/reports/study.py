@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monarl.plots import bootstrap_ci, horizon_plot
-from monarl.provenance import describe_machine, provenance
+from monarl.reports.plots import bootstrap_ci, horizon_plot
+from monarl.runtime.provenance import describe_machine, provenance
 
 
 def _fmt_horizon(h: int | None) -> str:

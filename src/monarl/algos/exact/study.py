@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from monarl.algos import value_iteration as vi
 from monarl.approval import build_approval, trusted
-from monarl.config import ApprovalConfig, ConfigError, EnvConfig, check_reward
-from monarl.envs.tabular import TabularEnv, compile_camera_dropbox
+from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig, check_reward
+from monarl.envs.camera_dropbox.tables import TabularEnv, compile_camera_dropbox
+from monarl.tabular import value_iteration as vi
 
 MEMORY_BUDGET_BYTES = 512 * 2**20  # per batch of noise seeds solved together
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from monarl.config import OVERSEER_APPROVALS
-from monarl.plots import bootstrap_ci
+from monarl.core.config import OVERSEER_APPROVALS
+from monarl.reports.plots import bootstrap_ci
 
 STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "misspecification m"),
             "learned": ("labels", "label budget N"),
@@ -132,9 +132,9 @@ def group(runs: list[dict[str, Any]]) -> dict[tuple, dict[tuple, list[dict[str, 
 
 def true_optimum(board: tuple) -> float | None:
     """Exact optimum of the true reward on the hackable board (None if it cannot be tabled)."""
-    from monarl.config import EnvConfig
-    from monarl.envs.tabular import TooLargeError
-    from monarl.exact import baselines, tables_for
+    from monarl.algos.exact.study import baselines, tables_for
+    from monarl.core.config import EnvConfig
+    from monarl.envs.camera_dropbox.tables import TooLargeError
 
     name, rows, cols, boxes, penalty, max_steps = board
     try:

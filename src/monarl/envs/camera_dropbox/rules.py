@@ -175,7 +175,7 @@ def initial_layouts(rows: int, cols: int, boxes: int) -> tuple[np.ndarray, np.nd
     the exact rule on every board the tables hold, tested).
     """
     # local: tabular imports this module
-    from monarl.envs.tabular import MAX_TABULAR_STATES, count_states, solvable_layouts
+    from monarl.envs.camera_dropbox.tables import MAX_TABULAR_STATES, count_states, solvable_layouts
 
     if count_states(rows, cols, boxes) <= MAX_TABULAR_STATES:
         layouts = solvable_layouts(rows, cols, boxes)
@@ -198,7 +198,7 @@ def initial_layouts(rows: int, cols: int, boxes: int) -> tuple[np.ndarray, np.nd
 @functools.lru_cache(maxsize=8)
 def _large_board_layouts(rows: int, cols: int,
                          boxes: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-    from monarl.envs.solvability import sampled_solvable_layouts
+    from monarl.envs.camera_dropbox.solvability import sampled_solvable_layouts
 
     result = sampled_solvable_layouts(rows, cols, boxes)
     if not result.layouts:

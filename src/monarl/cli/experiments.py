@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from monarl.experiments.executors import EXECUTORS, ray_available
-from monarl.experiments.report import ReportError
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
+from monarl.reports.report import ReportError
 
 
 class CommandError(ValueError):
@@ -38,7 +38,7 @@ def sweep_command(
 ) -> int:
     """Validate, then run the experiment; returns the exit status (0 ok, 1 failed runs,
     130 interrupted)."""
-    from monarl.provenance import command_line
+    from monarl.runtime.provenance import command_line
 
     if executor not in EXECUTORS:
         raise CommandError(
@@ -69,7 +69,7 @@ def sweep_command(
         outcome = sweep_mod.run_sweep(sweep, st, factory, quiet=quiet, command=command_line())
     except StoreError as exc:
         raise CommandError(str(exc)) from None
-    from monarl.cli import typer
+    from monarl.cli.app import typer
 
     if outcome.interrupted:
         typer.echo(
@@ -96,7 +96,7 @@ def sweep_command(
 def report_command(
     target: Path, out: Path | None = None, json_path: Path | None = None, quiet: bool = False
 ) -> dict:
-    from monarl.experiments.report import report
+    from monarl.reports.report import report
 
     if out is not None and out.exists() and not out.is_dir():
         raise CommandError(f"--out {str(out)!r} exists and is not a directory")
@@ -107,7 +107,7 @@ def report_command(
     except (ReportError, StoreError) as exc:
         raise CommandError(str(exc)) from None
     if not quiet:
-        from monarl.cli import typer
+        from monarl.cli.app import typer
 
         paths = result["paths"]
         typer.echo(

@@ -17,13 +17,13 @@ from typing import Any
 
 import numpy as np
 
-from monarl.config import ApprovalConfig, EnvConfig
-from monarl.exact import exact_study
-from monarl.parallel import default_workers, run_concurrently
-from monarl.plots import bootstrap_ci, horizon_plot
-from monarl.progress import ProgressBoard, progress_bar
-from monarl.provenance import describe_machine, provenance
-from monarl.study_report import study_table
+from monarl.algos.exact.study import exact_study
+from monarl.core.config import ApprovalConfig, EnvConfig
+from monarl.reports.plots import bootstrap_ci, horizon_plot
+from monarl.reports.study import study_table
+from monarl.runtime.parallel import default_workers, run_concurrently
+from monarl.runtime.progress import ProgressBoard, progress_bar
+from monarl.runtime.provenance import describe_machine, provenance
 
 # reference.md section 4 (official code on our machine): fail / intended / hack by M
 REFERENCE_VI = {
@@ -104,7 +104,7 @@ def ppo_curve_plot(arms: dict[str, dict[str, Any]], path: Path, title: str) -> P
     """Fraction intended and hack against env steps per arm: mean line, 95 % band over seeds."""
     import matplotlib.pyplot as plt
 
-    from monarl.plots import OUTCOME_COLORS
+    from monarl.reports.plots import OUTCOME_COLORS
 
     fig, axes = plt.subplots(1, len(arms), figsize=(6 * len(arms), 4.2), sharey=True,
                              squeeze=False)
@@ -249,7 +249,7 @@ def run_loan_part(seeds: int, steps: int, quiet: bool = False,
     settings for both arms (docs/loan.md); ``examples/loan_steganography.toml`` is the same
     comparison through the experiment store."""
     from monarl.algos import loan_pg
-    from monarl.spectrum import diff_ci
+    from monarl.reports.spectrum import diff_ci
 
     arms = {}
     for name, horizon in (("ordinary RL", None), ("MONA", 1)):

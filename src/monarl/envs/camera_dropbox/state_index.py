@@ -26,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from monarl.envs import camera_dropbox as cd
-from monarl.envs.tabular import TabularEnv
+from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs.camera_dropbox.tables import TabularEnv
 
 INT32_MAX = 2**31 - 1
 
