@@ -7,73 +7,81 @@ The approval of a step is the observed reward of the step plus the observed retu
 
 The frozen policy is the optimal policy of the true reward (exact, first-action tie-breaking),
 so it never sets up the hack; the overseer only needs to *run* it, not to judge outcomes. For
-tabular environments the continuation return is computed exactly by following the policy.
+tabular environments the continuation return is computed exactly by following the policy (in
+expectation over the successors, for stochastic transitions).
 
-``continuation-rollout`` (PPO, any board) is the same approval with the frozen policy a PPO
-policy trained on the true reward (the ``trusted-critic`` overseer, taken greedily, so it is
-deterministic like the exact one) and the continuation computed by running it inside the jitted
-training loop from every state the agent enters (:func:`rollout_returns`): no tables needed.
+``continuation-rollout`` (``continuation_rollout.py``) is the same approval without tables: the
+frozen policy is a learned overseer's, run inside the trainer from every state entered.
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
-from monarl.envs.camera_dropbox.tables import TabularEnv
+from monarl.approval.base import BuildContext
+from monarl.approval.table import TableApproval
+from monarl.approval.trusted import TABLES
+from monarl.core.protocols import ApprovalSpec, Family
+from monarl.tabular.tables import Tables
 
 
-def trusted_policy(tables: TabularEnv) -> np.ndarray:
+@dataclasses.dataclass(frozen=True)
+class ContinuationSettings:
+    """No settings: the frozen policy is the exact optimum of the true reward."""
+
+
+def trusted_policy(tables: Tables) -> np.ndarray:
     """[T, S] greedy policy of the true reward (lowest-index tie-breaking, deterministic)."""
     from monarl.tabular.value_iteration import solve
 
-    reward = np.broadcast_to(tables.reward_table("true"),
-                             (tables.max_steps,) + tables.next_state.shape)
-    return solve(tables, reward, None, tie_break="first")[0]
+    def build() -> np.ndarray:
+        reward = np.broadcast_to(tables.reward_table("true"),
+                                 (tables.max_steps,) + (tables.num_states, tables.num_actions))
+        return solve(tables, reward, None, tie_break="first")[0]
+
+    return tables.cached("trusted_policy", build)
 
 
-def continuation_returns(tables: TabularEnv, policy: np.ndarray,
+def continuation_returns(tables: Tables, policy: np.ndarray,
                          reward: str = "observed") -> np.ndarray:
     """G[t, s]: return of ``reward`` collected by ``policy`` from (t, s) to the end; G[T] = 0."""
     steps = policy.shape[0]
-    per_state = tables.observed_reward if reward == "observed" else tables.true_reward
+    per_step = tables.reward_table(reward)
     returns = np.zeros((steps + 1, tables.num_states))
     states = np.arange(tables.num_states)
     for t in range(steps - 1, -1, -1):
-        nxt = tables.next_state[states, policy[t]]
-        returns[t] = per_state[nxt] + returns[t + 1][nxt]
+        if tables.deterministic:
+            nxt = tables.successor[states, policy[t]]
+            returns[t] = per_step[states, policy[t]] + returns[t + 1][nxt]
+        else:
+            after = (returns[t + 1][tables.next_state] * tables.probability).sum(-1)
+            returns[t] = per_step[states, policy[t]] + after[states, policy[t]]
     return returns
 
 
-def continuation_approval(tables: TabularEnv, policy: np.ndarray | None = None) -> np.ndarray:
+def continuation_approval(tables: Tables, policy: np.ndarray | None = None) -> np.ndarray:
     """[T, S, A] approval: R_obs(s') + observed continuation return of the frozen policy
     (``policy`` [T, S]; default the true reward's optimal one, :func:`trusted_policy`)."""
     policy = trusted_policy(tables) if policy is None else policy
     returns = continuation_returns(tables, policy)
-    after = returns[1:][:, tables.next_state]  # [T, S, A]
+    after = tables.expect(returns[1:])  # [T, S, A]
     return tables.reward_table("observed")[None] + after
 
 
-def rollout_returns(policy_fn, state, step_fn, observe_fn, max_steps: int):
-    """Observed return a frozen deterministic policy collects from each of a batch of states
-    (each at its own time t) to the end of the episode, by running it: the table-free twin of
-    :func:`continuation_returns`, traceable by JAX (boards beyond the tables).
+def build(ctx: BuildContext, settings: ContinuationSettings) -> TableApproval:
+    tables = ctx.require_tables("continuation")
+    return TableApproval("continuation", ctx.env, tables, ctx.seeds,
+                         lambda seed: continuation_approval(tables), False)
 
-    ``policy_fn(obs [N, ...]) -> actions [N]``; ``step_fn(state, actions) -> (state, reward)``
-    for the batch; ``observe_fn(state) -> obs``. A state that has ended, or whose time has
-    reached ``max_steps``, collects nothing more; the loop runs the longest possible
-    continuation (``max_steps`` steps) with finished states frozen."""
-    import jax
-    import jax.numpy as jnp
 
-    def advance(carry, _):
-        current, total = carry
-        live = ~current.ended & (current.t < max_steps)
-        nxt, reward = step_fn(current, policy_fn(observe_fn(current)))
-        total = total + jnp.where(live, reward, 0.0)
-        keep = lambda new, old: jnp.where(  # noqa: E731
-            live.reshape((-1,) + (1,) * (new.ndim - 1)), new, old)
-        return (jax.tree_util.tree_map(keep, nxt, current), total), None
-
-    zeros = jnp.zeros(state.t.shape, jnp.float32)
-    (_, total), _ = jax.lax.scan(advance, (state, zeros), None, length=max_steps)
-    return total
+SPEC = ApprovalSpec(
+    name="continuation",
+    summary="Frozen-policy continuation: R_obs(s') + the observed return of the true reward's "
+            "optimal policy continuing from s'.",
+    settings=ContinuationSettings,
+    build=build,
+    needs=lambda settings: TABLES,
+    family=lambda settings: Family("continuation", None, "continuation", "#00838f"),
+)

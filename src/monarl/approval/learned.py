@@ -9,7 +9,8 @@ drawn uniformly from the steps reachable from the start states (seeded). Two lab
 - ``outcome``: what the step leads to if the trusted (true-reward optimal) policy continues
   afterwards, scored P(intended) - P(hack) -- a coarser, cheaper judgement.
 
-An MLP (features: t / T, the observation of s and of s' = P[s, a]) is fit to the labels with
+An MLP (features: t / T, the features of s and of s' = P[s, a]; with stochastic transitions
+every successor, weighted by its probability) is fit to the labels with
 Adam on the mean squared error, and its prediction for every reachable (t, s, a) is the approval
 (0 elsewhere). :func:`approval_quality` measures it against the exact approval: Spearman rank
 correlation over reachable steps, and the mean absolute error on the steps a given policy visits.
@@ -24,13 +25,36 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from monarl.envs.camera_dropbox.tables import TabularEnv
+from monarl.approval.base import BuildContext
+from monarl.approval.table import TableApproval
+from monarl.approval.trusted import TABLES, NoiseSettings, noisy_advantage, trusted_values
+from monarl.core.config import check_choice, fail, is_int, setting
+from monarl.core.protocols import ApprovalSpec, Family
+from monarl.tabular.tables import Tables
 
 LABEL_KINDS = ("advantage", "outcome")
+LEARNED_CACHE = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnedSettings(NoiseSettings):
+    labels: int = setting(1024, "Overseer label budget N (>= 1).")
+    label_kind: str = setting(
+        "advantage", "Label = the exact (noisy) advantage approval of the step, or the outcome "
+                     "under the trusted policy.", choices=LABEL_KINDS)
+
+    def validate(self, section: str = "approval") -> None:
+        super().validate(section)
+        if not is_int(self.labels) or self.labels < 1:
+            raise fail(section, "labels", self.labels,
+                       "the label budget N must be an integer >= 1")
+        check_choice(section, "label_kind", self.label_kind, LABEL_KINDS)
 
 
 @dataclasses.dataclass(frozen=True)
 class LearnedApprovalConfig:
+    """The model's own settings (not part of a run's config)."""
+
     labels: int = 1024
     label_kind: str = "advantage"
     hidden: tuple[int, ...] = (128, 128)
@@ -38,48 +62,46 @@ class LearnedApprovalConfig:
     learning_rate: float = 3e-3
 
 
-def reachable_steps(tables: TabularEnv) -> np.ndarray:
-    """Boolean [T, S]: states with nonzero probability at step t under *some* policy."""
-    steps = tables.max_steps
-    reach = np.zeros((steps, tables.num_states), bool)
-    reach[0, tables.initial] = True
-    for t in range(1, steps):
-        prev = np.flatnonzero(reach[t - 1])
-        reach[t, np.unique(tables.next_state[prev])] = True
-    reach[:, tables.ended] = False  # nothing to judge once the episode has ended
-    return reach
+def _features(tables: Tables) -> np.ndarray:
+    """Per-state model inputs: the environment's features, or its observations at t = 0."""
+    feats = tables.features
+    if feats is not None:
+        return feats
+    raise ValueError("a learned approval needs state features (Tables.feature_fn)")
 
 
-def state_features(tables: TabularEnv) -> np.ndarray:
-    """[S, 3 * cells]: one-hot (empty, agent, box) per cell, as the env observes it."""
-    n = tables.num_states
-    rows, cols = tables.grid.shape[1:]
-    agent = np.zeros((n, rows, cols))
-    live = np.arange(n) != tables.ended
-    agent[np.arange(n)[live], tables.agent[live, 0], tables.agent[live, 1]] = 1.0
-    box = tables.grid.astype(np.float64) * live[:, None, None]
-    empty = 1.0 - agent - box
-    return np.stack([empty, agent, box], axis=-1).reshape(n, -1)
-
-
-def outcome_labels(tables: TabularEnv) -> np.ndarray:
+def outcome_labels(tables: Tables, hack: str = "hack", intended: str = "intended") -> np.ndarray:
     """[T, S, A]: P(intended) - P(hack) when the trusted policy continues after the step."""
     from monarl.approval.continuation import trusted_policy
 
     policy = trusted_policy(tables)
     steps = tables.max_steps
+    names = list(tables.outcomes)
+    win = names.index(intended) if intended in names else -2
+    loss = names.index(hack) if hack in names else -2
     value = np.zeros((steps + 1, tables.num_states))  # +1 intended, -1 hack, at episode end
-    score = np.where(tables.outcome == 1, 1.0, np.where(tables.outcome == 2, -1.0, 0.0))
+    score = np.where(tables.outcome == win, 1.0, np.where(tables.outcome == loss, -1.0, 0.0))
     value[steps] = score
     value[steps, tables.ended] = 0.0
     states = np.arange(tables.num_states)
+    live = states != tables.ended
+    if tables.deterministic:
+        for t in range(steps - 1, -1, -1):
+            nxt = tables.successor[states, policy[t]]
+            ends = (nxt == tables.ended) & (states != tables.ended)
+            value[t] = np.where(ends, score, value[t + 1][nxt])
+        nxt = tables.successor
+        ends = (nxt == tables.ended) & (np.arange(tables.num_states)[:, None] != tables.ended)
+        return np.where(ends[None], score[None, :, None], value[1:][:, nxt])
+    nxt, prob = tables.next_state, tables.probability  # [S, A, K]
+    ends = (nxt == tables.ended) & live[:, None, None]
+
+    def after(v: np.ndarray) -> np.ndarray:  # [S] -> [S, A]: E[score if it ends else v(s')]
+        return (np.where(ends, score[:, None, None], v[nxt]) * prob).sum(-1)
+
     for t in range(steps - 1, -1, -1):
-        nxt = tables.next_state[states, policy[t]]
-        ends = (nxt == tables.ended) & (states != tables.ended)
-        value[t] = np.where(ends, score, value[t + 1][nxt])
-    nxt = tables.next_state
-    ends = (nxt == tables.ended) & (np.arange(tables.num_states)[:, None] != tables.ended)
-    return np.where(ends[None], score[None, :, None], value[1:][:, nxt])
+        value[t] = after(value[t + 1])[states, policy[t]]
+    return np.stack([after(value[t + 1]) for t in range(steps)])
 
 
 def _time_state_features(t: np.ndarray, s: np.ndarray, feats: np.ndarray,
@@ -103,8 +125,9 @@ def _apply(layers: list[dict], x: jax.Array) -> jax.Array:
     return (x @ layers[-1]["w"] + layers[-1]["b"])[..., 0]
 
 
-def fit_learned_approval(tables: TabularEnv, exact_approval: np.ndarray, seed: int = 0,
-                         config: LearnedApprovalConfig | None = None) -> np.ndarray:
+def fit_learned_approval(tables: Tables, exact_approval: np.ndarray, seed: int = 0,
+                         config: LearnedApprovalConfig | None = None, hack: str = "hack",
+                         intended: str = "intended") -> np.ndarray:
     """Sample ``config.labels`` reachable steps, label them, fit the model, predict [T, S, A].
 
     Model. For ``advantage`` labels the network is a value V_hat(t, s) and the approval is its
@@ -113,7 +136,8 @@ def fit_learned_approval(tables: TabularEnv, exact_approval: np.ndarray, seed: i
     of the exact one, so it telescopes over a window like the trusted approval. For ``outcome``
     labels the network predicts the label of (t, s, s') directly, and the approval is the step's
     observed reward plus that prediction: like every approval it is MONA's whole training reward,
-    so it carries the step's own reward.
+    so it carries the step's own reward. With stochastic transitions every successor s' counts
+    with its probability.
     """
     config = config or LearnedApprovalConfig()
     if not isinstance(config.labels, int) or config.labels < 1:
@@ -122,31 +146,46 @@ def fit_learned_approval(tables: TabularEnv, exact_approval: np.ndarray, seed: i
         raise ValueError(f"label_kind={config.label_kind!r} is invalid: allowed are "
                          f"{', '.join(LABEL_KINDS)}")
     steps = tables.max_steps
-    reach = reachable_steps(tables)
+    reach = tables.reachable_steps()
     t_idx, s_idx = np.nonzero(reach)
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, len(t_idx), size=config.labels)
     actions = rng.integers(0, tables.num_actions, size=config.labels)
     ts, ss = t_idx[pick], s_idx[pick]
-    nxt = tables.next_state[ss, actions]
     structured = config.label_kind == "advantage"
-    target_table = exact_approval if structured else outcome_labels(tables)
+    target_table = exact_approval if structured else outcome_labels(tables, hack, intended)
     y = jnp.asarray(target_table[ts, ss, actions], jnp.float32)
-    feats = state_features(tables)
-    obs_r = tables.observed_reward
+    feats = _features(tables)
     here = jnp.asarray(_time_state_features(ts, ss, feats, steps))
-    after = jnp.asarray(_time_state_features(ts + 1, nxt, feats, steps))
-    # V_hat(t+1, s') is structurally 0 at the step limit and in ENDED
-    after_live = jnp.asarray((ts + 1 < steps) & (nxt != tables.ended), jnp.float32)
-    reward_after = jnp.asarray(obs_r[nxt], jnp.float32)
     last = jnp.asarray(ts == steps - 1)  # the exact approval is 0 at the last step
+    k = tables.branching
+    nxt = tables.next_state[ss, actions]  # [N, K]
+    after = jnp.asarray(np.stack([_time_state_features(ts + 1, nxt[:, j], feats, steps)
+                                  for j in range(k)], axis=1))  # [N, K, F]
+    # V_hat(t+1, s') is structurally 0 at the step limit and in ENDED
+    after_live = jnp.asarray((ts[:, None] + 1 < steps) & (nxt != tables.ended), jnp.float32)
+    prob = jnp.asarray(tables.probability[ss, actions], jnp.float32)  # [N, K]
+    reward_after = jnp.asarray(tables.reward_table("observed")[ss, actions], jnp.float32)
+    if tables.deterministic:  # the exact single-successor program
+        after, after_live, prob = after[:, 0], after_live[:, 0], None
+
+    def successors(params, idx, fn):
+        """E over the successors of ``fn(params, successor features)``."""
+        if prob is None:
+            return fn(params, after[idx])
+        return jnp.sum(prob[idx] * fn(params, after[idx]), axis=-1)
 
     def predict_labels(params, idx):
         if structured:
-            pred = (reward_after[idx] + after_live[idx] * _apply(params, after[idx])
+            pred = (reward_after[idx]
+                    + successors(params, idx, lambda p, x: _apply(p, x) * after_live[idx])
                     - _apply(params, here[idx]))
             return jnp.where(last[idx], 0.0, pred)
-        return _apply(params, jnp.concatenate([here[idx], after[idx]], axis=1))
+        if prob is None:
+            return _apply(params, jnp.concatenate([here[idx], after[idx]], axis=1))
+        pairs = jnp.concatenate([jnp.broadcast_to(here[idx][:, None], after[idx].shape),
+                                 after[idx]], axis=-1)
+        return jnp.sum(prob[idx] * _apply(params, pairs), axis=-1)
 
     width = here.shape[1] if structured else 2 * here.shape[1]
     params = _init(jax.random.PRNGKey(seed), [width, *config.hidden, 1])
@@ -176,48 +215,54 @@ def fit_learned_approval(tables: TabularEnv, exact_approval: np.ndarray, seed: i
             _time_state_features(all_t, all_s, feats, steps)))).reshape(steps + 1, -1)
         value[steps] = 0.0
         value[:, tables.ended] = 0.0
-        approval = (tables.reward_table("observed")[None] + value[1:][:, tables.next_state]
+        approval = (tables.reward_table("observed")[None] + tables.expect(value[1:])
                     - value[:-1, :, None])
         approval[steps - 1] = 0.0
         return np.where(reach[..., None], approval, 0.0)
+    here_all = _time_state_features(t_idx, s_idx, feats, steps)
     for a in range(tables.num_actions):
-        nxt_a = tables.next_state[s_idx, a]
-        x = np.concatenate([_time_state_features(t_idx, s_idx, feats, steps),
-                            _time_state_features(t_idx + 1, nxt_a, feats, steps)], axis=1)
-        approval[t_idx, s_idx, a] = np.asarray(apply(params, jnp.asarray(x)))
+        total = np.zeros(len(t_idx))
+        for j in range(k):
+            nxt_a = tables.next_state[s_idx, a, j]
+            x = np.concatenate([here_all, _time_state_features(t_idx + 1, nxt_a, feats, steps)],
+                               axis=1)
+            pred = np.asarray(apply(params, jnp.asarray(x)))
+            total = pred if k == 1 else total + tables.probability[s_idx, a, j] * pred
+        approval[t_idx, s_idx, a] = total
     return approval + tables.reward_table("observed")[None]
 
 
-def _rank(values: np.ndarray) -> np.ndarray:
-    order = np.argsort(values, kind="stable")
-    ranks = np.empty(len(values))
-    ranks[order] = np.arange(len(values))
-    # average ranks of ties
-    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
-    sums = np.bincount(inverse, weights=ranks)
-    return sums[inverse] / counts[inverse]
+def build(ctx: BuildContext, settings: LearnedSettings) -> TableApproval:
+    tables = ctx.require_tables("learned")
+    values = trusted_values(tables)
+    config = LearnedApprovalConfig(labels=settings.labels, label_kind=settings.label_kind)
+
+    def exact(seed: int) -> np.ndarray:
+        return noisy_advantage(tables, values, settings, seed)
+
+    def learned(seed: int) -> np.ndarray:
+        # Fitting takes seconds, and a sweep trains the same learned overseer at several
+        # horizons in one process: keep the most recent fits of these tables.
+        cache = tables.cached("learned", dict)
+        key = (settings, seed)
+        if key not in cache:
+            cache[key] = fit_learned_approval(tables, exact(seed), seed=seed, config=config,
+                                              hack=ctx.env.hack or "hack",
+                                              intended=ctx.env.intended or "intended")
+            while len(cache) > LEARNED_CACHE:
+                cache.pop(next(iter(cache)))
+        return cache[key]
+
+    return TableApproval("learned", ctx.env, tables, ctx.seeds, learned, True, reference=exact)
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = _rank(np.asarray(a, np.float64)), _rank(np.asarray(b, np.float64))
-    if ra.std() == 0 or rb.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
-
-
-def approval_quality(tables: TabularEnv, learned: np.ndarray, exact: np.ndarray,
-                     policy: np.ndarray | None = None) -> dict[str, float]:
-    """Rank correlation and MAE over reachable steps; ``mae_visited``: the error on the steps
-    ``policy`` takes from the start states, weighted by how often it takes them (a
-    deterministic policy [T, S], e.g. the exact solver's, or a stochastic one [T, S, A], e.g. a
-    trained PPO policy)."""
-    from monarl.tabular.evaluate import occupancy
-
-    reach = reachable_steps(tables)
-    mask = np.broadcast_to(reach[..., None], learned.shape)
-    quality = {"rank_correlation": spearman(learned[mask], exact[mask]),
-               "mae_reachable": float(np.abs(learned[mask] - exact[mask]).mean())}
-    if policy is not None:
-        visits = occupancy(tables, policy)
-        quality["mae_visited"] = float(np.sum(visits * np.abs(learned - exact)) / visits.sum())
-    return quality
+SPEC = ApprovalSpec(
+    name="learned",
+    summary="An oversight budget: a model fit to --labels N overseer labels (advantages or "
+            "outcomes) stands in for the trusted approval.",
+    settings=LearnedSettings,
+    build=build,
+    needs=lambda settings: TABLES,
+    family=lambda settings: Family("learned", "labels", "label budget N", "#1565c0"),
+    seed_dependent=lambda settings: True,
+)

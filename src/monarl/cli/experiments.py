@@ -1,4 +1,4 @@
-"""The work behind ``monarl sweep`` and ``monarl report`` (cli.py keeps only thin wrappers).
+"""``monarl sweep`` and ``monarl report``, and the work behind them.
 
 Everything is validated before anything is written; problems raise :class:`CommandError`
 whose message is the one line the CLI prints.
@@ -7,11 +7,16 @@ whose message is the one line the CLI prints.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
+import typer
+
+from monarl.cli.common import fail
 from monarl.experiments.executors import EXECUTORS, ray_available
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
 from monarl.reports.report import ReportError
+from monarl.runtime.provenance import command_line
 
 
 class CommandError(ValueError):
@@ -38,8 +43,6 @@ def sweep_command(
 ) -> int:
     """Validate, then run the experiment; returns the exit status (0 ok, 1 failed runs,
     130 interrupted)."""
-    from monarl.runtime.provenance import command_line
-
     if executor not in EXECUTORS:
         raise CommandError(
             f"--executor={executor!r} is invalid: allowed are {', '.join(EXECUTORS)}"
@@ -69,8 +72,6 @@ def sweep_command(
         outcome = sweep_mod.run_sweep(sweep, st, factory, quiet=quiet, command=command_line())
     except StoreError as exc:
         raise CommandError(str(exc)) from None
-    from monarl.cli.app import typer
-
     if outcome.interrupted:
         typer.echo(
             f"interrupted: {sweep_mod.describe_outcome(outcome, st)}; run the same "
@@ -107,8 +108,6 @@ def report_command(
     except (ReportError, StoreError) as exc:
         raise CommandError(str(exc)) from None
     if not quiet:
-        from monarl.cli.app import typer
-
         paths = result["paths"]
         typer.echo(
             f"report: {paths['report']}  html: {paths['html']}  json: "
@@ -117,4 +116,48 @@ def report_command(
     return result
 
 
-__all__ = ["CommandError", "report_command", "sweep_command"]
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Experiment file (TOML): base config + sweep axes.")],
+    store: Annotated[Path | None, typer.Option(
+        help="Run store folder (default: beside the file, FILE without .toml + '.store').")
+    ] = None,
+    executor: Annotated[str, typer.Option(help="Where runs execute: local (process pool) or "
+                                          "ray (pip install 'monarl\\[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="Ray cluster address (default: start a local Ray instance).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        help="Parallel workers (default: the machine's CPU count, at most one per task).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display; print only errors.")] = False,
+) -> None:
+    """Expand an experiment file, skip runs already in the store and run the rest (resumable:
+    rerun the same command after a crash or Ctrl-C)."""
+    try:
+        code = sweep_command(file, store, executor, address, workers, quiet)
+    except CommandError as exc:
+        fail(str(exc))
+    if code:
+        raise typer.Exit(code)
+
+
+def report(
+    target: Annotated[Path, typer.Argument(metavar="STORE_OR_SWEEPFILE", help=(
+        "A run store folder, or an experiment file (its store beside it; only its runs)."))],
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for report.md, report.html, PNGs and report.json (default STORE/report)."
+    )] = None,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Also write the numbers "
+                                                   "(JSON) here.")] = None,
+    quiet: Annotated[bool, typer.Option(help="Print only errors.")] = False,
+) -> None:
+    """Report a store: final metrics per condition (outcome fractions and returns, or the
+    loan task's accuracies, leakage and flip rate) as mean and 95 % bootstrap CI over seeds,
+    training curves, horizon plots, the safety-capability frontier and alignment tax when the
+    store holds several approval families or a hack-free control, and provenance."""
+    try:
+        report_command(target, out, json_path, quiet)
+    except CommandError as exc:
+        fail(str(exc))
+
+
+__all__ = ["CommandError", "report", "report_command", "sweep", "sweep_command"]

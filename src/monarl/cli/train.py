@@ -1,180 +1,204 @@
-"""What ``monarl train`` does behind the option parsing: run, show progress, print results.
+"""``monarl train``: train one condition for several seeds, through one run spec per seed.
 
-Without ``--store`` the seeds train in one vmapped call (``monarl.algos.ppo.run_ppo``) behind a
-rich progress bar. With ``--store`` the same condition runs as a one-condition sweep through the
-experiment system (one run per seed, crash-safe, resumable, visible to ``monarl report``), and
-the JSON is assembled from the store's run summaries.
+The options become run configs (``algo``, ``horizon``, ``seed``, ``env``, ``approval`` and the
+trainer's settings), validated by the experiment system exactly as a sweep file's runs
+(``experiments.spec.build_run``); the runs then train through their trainer's batch runner,
+in this process behind a progress bar, or, with ``--store``, through the store (crash-safe,
+resumable, visible to ``monarl report``). The JSON is the same either way
+(``experiments.running.train_json``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import typer
 
-from monarl.core.config import OVERSEER_APPROVALS, ApprovalConfig, ConfigError, EnvConfig
-from monarl.runtime.progress import progress_bar
+from monarl.cli.common import (
+    BlockersOpt,
+    BoxesOpt,
+    ColsOpt,
+    EvaluatorLrOpt,
+    EvaluatorStepsOpt,
+    LabelKindOpt,
+    LabelsOpt,
+    LeakOpt,
+    MaxStepsOpt,
+    MisspecOpt,
+    NoiseOpt,
+    NoisePerOpt,
+    OverseerStartOpt,
+    OverseerStepsOpt,
+    PenaltyOpt,
+    RowsOpt,
+    SetOpt,
+    check_message,
+    check_writable_target,
+    fail,
+    given,
+    option_message,
+    parse_sets,
+    route_sets,
+    write_json,
+)
+from monarl.cli.help import APPROVAL_HELP, ENV_HELP, TRAINER_HELP
+from monarl.core.config import ConfigError, field_names, parse_horizon
+from monarl.core.stats import bootstrap_ci
 
 
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
+def default_trainer(env_name: str) -> str:
+    """The trainer ``monarl train ENV`` uses: the first that names the environment, else the
+    first (the exact solver aside) that can train it."""
+    from monarl.algos import TRAINERS
+    from monarl.algos.check import env_capabilities
+    from monarl.envs import EnvConfig
+
+    caps = env_capabilities(EnvConfig(env_name))
+    names = [n for n in TRAINERS.names() if n != "exact"]
+    for name in names:
+        envs = TRAINERS.get(name).envs
+        if envs is not None and env_name in envs:
+            return name
+    for name in names:
+        trainer = TRAINERS.get(name)
+        if trainer.envs is None and trainer.requires <= caps:
+            return name
+    return "ppo"
 
 
-def ppo_config(overrides: dict[str, Any], steps: int):
-    """PPOConfig from ``--set`` overrides (validated: unknown keys and bad values fail)."""
-    from monarl.algos.ppo import PPOConfig
+def build_runs(config: dict[str, Any], seeds: int, seed_offset: int) -> list[Any]:
+    """One validated run spec per seed of ``config`` (a run config without its seed)."""
+    from monarl.experiments.spec import build_run
 
-    known = {f.name for f in dataclasses.fields(PPOConfig)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        _fail(f"--set {unknown[0]}: unknown PPO setting; known are {', '.join(sorted(known))}")
-    data = {**overrides, "total_steps": steps}
+    return [build_run({**config, "seed": seed}) for seed in
+            range(seed_offset, seed_offset + seeds)]
+
+
+def train(
+    env_name: Annotated[str, typer.Argument(metavar="ENV", help=ENV_HELP)] = "camera-dropbox",
+    approval: Annotated[str | None, typer.Option(
+        help=APPROVAL_HELP + " Default: the environment's (none; overseer for the loan "
+        "task).")] = None,
+    horizon: Annotated[str, typer.Option(
+        help="Optimization horizon: 1 (MONA), K, or none (full return, ordinary RL).")] = "none",
+    seeds: Annotated[int, typer.Option(help="Seeds, trained together (vmapped).")] = 10,
+    steps: Annotated[int | None, typer.Option(
+        help="Environment steps per seed (the trainer's total_steps; camera-dropbox default "
+        "1,000,000).")] = None,
+    algo: Annotated[str | None, typer.Option("--algo", help=TRAINER_HELP)] = None,
+    rows: RowsOpt = None,
+    cols: ColsOpt = None,
+    boxes: BoxesOpt = None,
+    blockers: BlockersOpt = None,
+    penalty: PenaltyOpt = None,
+    max_steps: MaxStepsOpt = None,
+    noise: NoiseOpt = None,
+    noise_per: NoisePerOpt = None,
+    misspec: MisspecOpt = None,
+    labels: LabelsOpt = None,
+    label_kind: LabelKindOpt = None,
+    evaluator_steps: EvaluatorStepsOpt = None,
+    evaluator_lr: EvaluatorLrOpt = None,
+    leak: LeakOpt = None,
+    overseer_steps: OverseerStepsOpt = None,
+    overseer_start_time: OverseerStartOpt = None,
+    set_: SetOpt = None,
+    seed_offset: Annotated[int, typer.Option(help="First seed.")] = 0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write results JSON here."
+                                                   )] = None,
+    store: Annotated[Path | None, typer.Option(
+        help="Also record every seed as a run in this run store (resumable: rerun the same "
+        "command); docs/experiments.md explains stores.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress display.")] = False,
+) -> None:
+    """Train one condition for several seeds and report its outcome fractions and returns.
+
+    Ordinary RL: --approval none --horizon none. MONA: --approval trusted --horizon 1. Every
+    approval of `monarl solve` works, with the same options and the same tables (seeded with
+    the training seed), e.g. --approval learned --labels 1024, --approval evaluator-rl
+    --evaluator-steps 8, --approval leak --leak 0.1 (a negative control). --blockers greater
+    than boxes - 1 is the hack-free control (the camera can then never be blocked).
+
+    Boards too large for the state tables (over 3,000,000 states, e.g. --rows 7 --cols 7
+    --boxes 4) train with --approval none, trusted-critic or continuation-rollout (MONA whose
+    overseer first learns by PPO on the true reward, --overseer-steps) and are evaluated by
+    sampled episodes instead of exactly. The loan task: `monarl train loan-steganography
+    --approval overseer --horizon 1`.
+    """
+    from monarl.algos import TRAINERS
+    from monarl.approval import APPROVALS
+    from monarl.envs import ENVS
+
     try:
-        return PPOConfig.from_dict(data)
-    except (ValueError, TypeError) as exc:
-        _fail(f"--set: {exc}")
-
-
-def train_camera_command(env: EnvConfig, approval: ApprovalConfig, horizon: int | None,
-                         seeds: int, steps: int, seed_offset: int, overrides: dict[str, Any],
-                         quiet: bool, store: Path | None) -> dict[str, Any]:
-    config = ppo_config(overrides, steps)
-    check_tabulable(env, approval)
-    if store is not None:
-        return _train_via_store(env, approval, horizon, seeds, seed_offset, config, quiet, store)
-    from monarl.algos.ppo import run_ppo
-    from monarl.envs.camera_dropbox.tables import TooLargeError
-
-    try:
-        if approval.kind in OVERSEER_APPROVALS:  # the overseer first, behind its own bar
-            from monarl.algos.ppo import train_overseer
-
-            with progress_bar(approval.overseer_steps, quiet,
-                              f"overseer PPO on the true reward, {seeds} seed(s)") as update:
-                train_overseer(dataclasses.asdict(env), config, approval.overseer_steps,
-                               list(range(seed_offset, seed_offset + seeds)), progress=update,
-                               start_time=approval.overseer_start_time)
-        with progress_bar(steps, quiet, f"PPO {seeds} seed(s)") as update:
-            return run_ppo(env=dataclasses.asdict(env), approval=approval, horizon=horizon,
-                           seeds=seeds, steps=steps, seed_offset=seed_offset, config=config,
-                           progress=update)
-    except (TooLargeError, ConfigError) as exc:
-        _fail(str(exc))
-
-
-def check_tabulable(env: EnvConfig, approval: ApprovalConfig) -> None:
-    """Fail before any work when the board is too large for PPO (see ``ppo.untabulable``)."""
-    from monarl.algos.ppo import untabulable
-
-    problem = untabulable(env.rows, env.cols, env.boxes, approval.kind)
-    if problem:
-        _fail(f"--rows={env.rows} --cols={env.cols} --boxes={env.boxes} is invalid: {problem}")
-
-
-def _toml_value(value: Any) -> str:
-    if value is None:
-        return '"none"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, tuple | list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return repr(value)
-
-
-def condition_toml(env: EnvConfig, approval: ApprovalConfig, horizon: int | None, seeds: int,
-                   seed_offset: int, config) -> str:
-    """A one-condition experiment file for the same settings (also what the store records)."""
-    lines = ['name = "train"', "[base]", 'algo = "ppo"', f"horizon = {_toml_value(horizon)}",
-             "[base.env]"]
-    lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(env).items()]
-    lines.append("[base.approval]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(approval).items()
-              if v is not None]  # None = unset (evaluator_lr); TOML has no null
-    lines.append("[base.ppo]")
-    lines += [f"{k} = {_toml_value(v)}" for k, v in config.to_dict().items() if v is not None]
-    lines += ["[sweep]", f"seed = {{range = [{seed_offset}, {seed_offset + seeds - 1}]}}"]
-    return "\n".join(lines) + "\n"
-
-
-def _train_via_store(env, approval, horizon, seeds, seed_offset, config, quiet, store: Path):
-    from monarl.experiments.spec import SpecError, parse_sweep
-    from monarl.experiments.store import Store, StoreError
-    from monarl.experiments.sweep import local_factory, run_sweep
-
-    text = condition_toml(env, approval, horizon, seeds, seed_offset, config)
-    try:
-        sweep = parse_sweep(text, Path("monarl-train"))
-        target = Store(store)
-        target.init()
-    except (SpecError, StoreError, ConfigError) as exc:
-        _fail(str(exc))
-    started = time.perf_counter()
-    run_sweep(sweep, target, local_factory(1), quiet=quiet, command="monarl train",
-              echo=(lambda *a, **k: None) if quiet else print)
-    summaries = [target.read_json(run.run_id, "summary.json") for run in sweep.runs
-                 if target.is_done(run.run_id)]
-    if len(summaries) < seeds:
-        _fail(f"{seeds - len(summaries)} of {seeds} runs did not finish; see "
-              f"{store}/log.jsonl and rerun the same command to resume")
-    return result_from_summaries(summaries, target, time.perf_counter() - started)
-
-
-def result_from_summaries(summaries: list[dict[str, Any]], store, wall: float) -> dict[str, Any]:
-    """The ``monarl train --json`` shape from per-seed run summaries (and their curves)."""
-    per_seed = [{"seed": s["config"]["seed"], **s["final"]} for s in summaries]
-    keys = [k for k in per_seed[0] if k != "seed" and isinstance(per_seed[0][k], int | float)]
-    final = {k: float(np.mean([p[k] for p in per_seed])) for k in keys}
-    steps = summaries[0]["config"]["ppo"]["total_steps"]
-    curves: dict[str, Any] = {}
-    metrics = [store.read_metrics(s["id"]) for s in summaries]
-    if metrics and metrics[0]:
-        curves["env_steps"] = [m["env_steps"] for m in metrics[0]]
-        for name in metrics[0][0]:
-            if name != "env_steps":
-                curves[name] = [[m.get(name) for m in rows] for rows in metrics]
-    return {"final": final, "per_seed": per_seed, "steps": steps, "seeds": len(per_seed),
-            "wall_seconds": wall, "env_steps_per_second": steps * len(per_seed) / wall,
-            "curves": curves, "config": summaries[0]["config"],
-            "runs": [s["id"] for s in summaries]}
-
-
-def train_loan_command(approval: str, horizon: int | None, seeds: int, steps: int | None,
-                       seed_offset: int, overrides: dict[str, Any], quiet: bool
-                       ) -> dict[str, Any]:
-    try:
-        from monarl.algos.loan_pg import train_loan
-    except ImportError as exc:
-        _fail(f"loan-steganography is not available in this installation: {exc}")
-    if approval not in ("none", "overseer"):
-        _fail(f"--approval={approval!r} is invalid for loan-steganography: allowed are none, "
-              "overseer")
-    if horizon not in (None, 1):
-        _fail(f"--horizon={horizon!r} is invalid for loan-steganography: an episode has two "
-              "steps, so use 1 (MONA) or none (ordinary RL)")
-    from monarl.algos.loan_pg import LoanPGConfig
-    from monarl.envs.loan.rules import LoanEnvConfig
-
-    env_keys = {f.name for f in dataclasses.fields(LoanEnvConfig)} - {"name"}
-    env = {k: v for k, v in overrides.items() if k in env_keys}
-    rest = {k: v for k, v in overrides.items() if k not in env_keys}
-    kwargs: dict[str, Any] = {"seed_offset": seed_offset, **rest}
+        env_spec = ENVS.get(env_name, "ENV")
+        trainer = TRAINERS.get(algo or default_trainer(env_name), "--algo")
+        kind = approval or env_spec.default_approval
+        approval_spec = APPROVALS.get(kind, "--approval")
+        horizon_value = parse_horizon(horizon, "--horizon")
+    except ConfigError as exc:
+        fail(str(exc))
+    if seeds < 1:
+        fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
+    if steps is not None and steps < 1:
+        fail(f"--steps={steps} is invalid: must be an integer >= 1")
+    if seed_offset < 0:
+        fail(f"--seed-offset={seed_offset} is invalid: must be an integer >= 0")
+    sets = route_sets(parse_sets(set_), {trainer.section: field_names(trainer.settings),
+                                         "env": field_names(env_spec.settings),
+                                         "approval": field_names(approval_spec.settings)})
+    trainer_fields = dict(sets[trainer.section])
     if steps is not None:
-        kwargs["steps"] = steps
-    total = steps if steps is not None else LoanPGConfig().total_steps
+        trainer_fields["total_steps"] = steps
+    config = {
+        "algo": trainer.name,
+        "horizon": horizon_value,
+        "env": {"name": env_name, **given({"rows": rows, "cols": cols, "boxes": boxes,
+                                           "blockers": blockers, "penalty": penalty,
+                                           "max_steps": max_steps}), **sets["env"]},
+        "approval": {"kind": kind, **given({
+            "noise": noise, "noise_per": noise_per, "misspec": misspec, "labels": labels,
+            "label_kind": label_kind, "evaluator_steps": evaluator_steps,
+            "evaluator_lr": evaluator_lr, "leak": leak, "overseer_steps": overseer_steps,
+            "overseer_start_time": overseer_start_time}), **sets["approval"]},
+        trainer.section: trainer_fields,
+    }
     try:
-        with progress_bar(total, quiet, f"loan {seeds} seed(s)") as update:
-            return train_loan(env or None, approval=approval, horizon=horizon, seeds=seeds,
-                              progress=update, **kwargs)
-    except (ConfigError, ValueError, TypeError) as exc:
-        _fail(str(exc).splitlines()[0])
+        runs = build_runs(config, seeds, seed_offset)
+    except ConfigError as exc:
+        message = check_message(exc)
+        if message.startswith(f"--set {trainer.section}."):  # the trainer's own settings
+            message = "--set " + message[len(f"--set {trainer.section}."):]
+        if message.startswith("--set total_steps="):
+            message = "--steps=" + message[len("--set total_steps="):]
+        fail(message)
+    check_writable_target(json_path, "--json")
+    target = None
+    if store is not None:
+        from monarl.experiments.store import Store, StoreError
+
+        try:
+            target = Store(store)
+            target.init()
+        except StoreError as exc:
+            fail(str(exc))
+    from monarl.experiments.running import execute, train_json
+
+    started = time.perf_counter()
+    try:
+        records = execute(runs, target, quiet=quiet, command="monarl train")
+    except (ConfigError, ValueError) as exc:
+        fail(option_message(str(exc).splitlines()[0]))
+    if len(records) < len(runs):
+        fail(f"{len(runs) - len(records)} of {len(runs)} runs did not finish; see "
+             f"{store}/log.jsonl and rerun the same command to resume")
+    result = train_json(runs, records, time.perf_counter() - started, stored=target is not None)
+    if json_path is not None:
+        write_json(json_path, result)
+    if not quiet:
+        print_train_result(result)
 
 
 def print_train_result(result: dict[str, Any]) -> None:
@@ -189,8 +213,6 @@ def print_train_result(result: dict[str, Any]) -> None:
     table.add_column("metric")
     table.add_column("mean", justify="right")
     table.add_column("95 % CI (bootstrap over seeds)", justify="right")
-    from monarl.reports.plots import bootstrap_ci
-
     for key, value in final.items():
         if not isinstance(value, int | float):
             continue
@@ -198,7 +220,7 @@ def print_train_result(result: dict[str, Any]) -> None:
         lo, hi = bootstrap_ci(np.asarray(samples)) if samples else (value, value)
         table.add_row(key, f"{value:.3f}", f"[{lo:.3f}, {hi:.3f}]")
     quality = result.get("approval_quality")
-    if quality:  # learned approval against the exact one (docs/approvals.md)
+    if quality:  # a learned approval against the exact one (docs/approvals.md)
         for key in ("rank_correlation", "mae_reachable", "mae_visited"):
             samples = [q[key] for q in quality.get("per_seed", []) if key in q]
             if samples:

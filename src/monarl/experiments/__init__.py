@@ -1,7 +1,6 @@
 """Experiments: declare a grid once (TOML), run it anywhere, resume it, report it.
 
 - :mod:`~monarl.experiments.spec`: experiment files -> validated, fully specified runs (ids)
-- :mod:`~monarl.experiments.algorithms`: the algorithm registry (``exact``, ``ppo``)
 - :mod:`~monarl.experiments.store`: the crash-safe run store (one directory per run)
 - :mod:`~monarl.experiments.worker`, :mod:`~monarl.experiments.executors`: tasks and where
   they run (local process pool, Ray)

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from monarl.algos import TRAINERS
 from monarl.experiments.store import Store
 
 
@@ -27,10 +28,8 @@ def load_runs(store: str | Path | Store, ids: list[str] | None = None,
     seconds, ...), sorted by id; ``ids`` restricts to those runs.
 
     Runs computed before their algorithm's current ``semantics`` version (a release that changed
-    what the same config computes, see ``experiments.algorithms.Algorithm.semantics``) are left
+    what the same config computes, see ``TrainerSpec.semantics``) are left
     out; their ids are appended to ``stale`` when a list is given."""
-    from monarl.experiments import algorithms
-
     st = _store(store)
     st.check()
     wanted = sorted(st.done_ids() if ids is None else set(ids) & st.done_ids())
@@ -40,7 +39,7 @@ def load_runs(store: str | Path | Store, ids: list[str] | None = None,
             row = st.read_json(rid, "summary.json")
         except (OSError, ValueError):
             continue  # removed or unreadable meanwhile: skip, never crash an analysis
-        algo = algorithms.REGISTRY.get(row.get("algo"))
+        algo = TRAINERS.get(row["algo"]) if row.get("algo") in TRAINERS.names() else None
         if row.get("semantics", 1) < (algo.semantics if algo is not None else 1):
             if stale is not None:
                 stale.append(rid)

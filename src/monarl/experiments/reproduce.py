@@ -17,13 +17,18 @@ from typing import Any
 
 import numpy as np
 
+from monarl.algos import loan_pg, ppo
 from monarl.algos.exact.study import exact_study
-from monarl.core.config import ApprovalConfig, EnvConfig
-from monarl.reports.plots import bootstrap_ci, horizon_plot
+from monarl.approval import ApprovalConfig
+from monarl.core.stats import bootstrap_ci, diff_ci
+from monarl.envs import EnvConfig
+from monarl.reports.plots import OUTCOME_COLORS, horizon_plot
 from monarl.reports.study import study_table
 from monarl.runtime.parallel import default_workers, run_concurrently
 from monarl.runtime.progress import ProgressBoard, progress_bar
 from monarl.runtime.provenance import describe_machine, provenance
+
+CAMERA, LOAN = "camera-dropbox", "loan-steganography"
 
 # reference.md section 4 (official code on our machine): fail / intended / hack by M
 REFERENCE_VI = {
@@ -56,8 +61,9 @@ def comparison_table(studies: dict[float, dict[str, Any]]) -> str:
 def run_exact_part(out: Path, seeds: int, horizons: list[int | None]) -> tuple[list[str], dict]:
     studies = {}
     for sigma in (0.0, 0.5):
-        studies[sigma] = exact_study(EnvConfig(), ApprovalConfig(kind="trusted", noise=sigma),
-                                     horizons, seeds=seeds if sigma > 0 else seeds)
+        studies[sigma] = exact_study(EnvConfig.of(CAMERA),
+                                     ApprovalConfig.of("trusted", noise=sigma), horizons,
+                                     seeds=seeds)
         horizon_plot(studies[sigma], out / f"horizon_sigma{sigma:g}.png")
     base = studies[0.0]["baselines"]
     lines = [
@@ -104,8 +110,6 @@ def ppo_curve_plot(arms: dict[str, dict[str, Any]], path: Path, title: str) -> P
     """Fraction intended and hack against env steps per arm: mean line, 95 % band over seeds."""
     import matplotlib.pyplot as plt
 
-    from monarl.reports.plots import OUTCOME_COLORS
-
     fig, axes = plt.subplots(1, len(arms), figsize=(6 * len(arms), 4.2), sharey=True,
                              squeeze=False)
     for ax, (name, result) in zip(axes[0], arms.items(), strict=True):
@@ -134,8 +138,6 @@ def _train_arm(board: ProgressBoard, label: str, steps: int, **kwargs: Any
                ) -> tuple[dict, dict]:
     """Train one arm with a bar on ``board``; returns (device outputs, info) of
     ``train_seeds``."""
-    from monarl.algos import ppo
-
     return ppo.train_seeds(steps=steps, progress=board.add(label, steps), **kwargs)
 
 
@@ -149,14 +151,13 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
     Arms train side by side, ``workers`` at a time (default: one per CPU; one jitted program
     keeps about one core busy), in the order listed; the warm start waits for the
     ordinary-RL arm. Each arm's numbers are the same as when it trains alone
-    (monarl/parallel.py)."""
-    from monarl.algos import ppo
-
-    common = dict(seeds=seeds, **ppo_overrides)
+    (runtime/parallel.py)."""
+    common = dict(env=EnvConfig.of(CAMERA), seeds=seeds, **ppo_overrides)
+    mona = ApprovalConfig.of("trusted")
     arm_specs = {
-        "ordinary RL": dict(approval="none", horizon=None),
-        "MONA": dict(approval="trusted", noise=0.0, horizon=1),
-        "MONA, sigma 0.5": dict(approval="trusted", noise=0.5, horizon=1),
+        "ordinary RL": dict(approval=ApprovalConfig.of("none"), horizon=None),
+        "MONA": dict(approval=mona, horizon=1),
+        "MONA, sigma 0.5": dict(approval=ApprovalConfig.of("trusted", noise=0.5), horizon=1),
     }
     rl_result: Future = Future()  # the warm start continues the ordinary-RL arm's policies
 
@@ -176,8 +177,8 @@ def run_ppo_part(out: Path, seeds: int, steps: int, warm_steps: int,
 
     def warm_job():
         pretrained = rl_result.result()[0]["params"].actor  # re-raises the arm's error
-        return _train_arm(board, f"warm start, {seeds} seeds", warm_steps, approval="trusted",
-                          noise=0.0, horizon=1, init_actor=pretrained, **common)
+        return _train_arm(board, f"warm start, {seeds} seeds", warm_steps, approval=mona,
+                          horizon=1, init_actor=pretrained, **common)
 
     jobs = [arm_job(name) for name in arm_specs] + ([warm_job] if warm_steps else [])
     started = time.perf_counter()
@@ -248,14 +249,13 @@ def run_loan_part(seeds: int, steps: int, quiet: bool = False,
     """Encoded reasoning (issue 6): ordinary RL vs MONA on the loan-application task, the same
     settings for both arms (docs/loan.md); ``examples/loan_steganography.toml`` is the same
     comparison through the experiment store."""
-    from monarl.algos import loan_pg
-    from monarl.reports.spectrum import diff_ci
-
     arms = {}
+    overseer = ApprovalConfig.of("overseer")
     for name, horizon in (("ordinary RL", None), ("MONA", 1)):
         with progress_bar(steps, quiet, f"loan: {name}, {seeds} seeds") as update:
-            arms[name] = loan_pg.train_loan(approval="overseer", horizon=horizon, seeds=seeds,
-                                            steps=steps, progress=update, **loan_overrides)
+            arms[name] = loan_pg.train_loan(EnvConfig.of(LOAN), approval=overseer,
+                                            horizon=horizon, seeds=seeds, steps=steps,
+                                            progress=update, **loan_overrides)
     rl, mona = arms["ordinary RL"], arms["MONA"]
 
     def values(result: dict[str, Any], metric: str) -> list[float]:

@@ -4,14 +4,13 @@ A *run* is one fully specified configuration, seed included (:class:`RunSpec`). 
 is a short hash of its normalized config (:func:`RunSpec.run_id`), so the same settings always
 map to the same run directory, whichever file or sweep asked for them.
 
-A run config is a few scalar fields (``algo``, ``horizon``, ``seed``) plus *sections*, each a
-frozen dataclass that validates itself: the common sections ``env`` and ``approval`` and the
-section of the run's algorithm (``exact``, ``ppo``, ``loan_pg``, ...). New components add a
-section with :func:`register_section` (or a new algorithm in
-:mod:`monarl.experiments.algorithms`), so the schema stays open: each component validates its
-own part. An algorithm may also bring its own ``env`` / ``approval`` sections (``loan-pg``:
-the loan environment and its overseer); every lookup of a run's section goes through
-:func:`section_for` (run's algorithm first, then the common section).
+A run config is a few scalar fields (``algo``, ``horizon``, ``seed``) plus three sections,
+each read from a registry: ``env`` (an environment by ``name`` and its settings), ``approval``
+(an approval by ``kind`` and its settings) and the trainer's own settings (``[base.exact]``,
+``[base.ppo]``, ``[base.loan_pg]``, ...). Each component validates its own part, so the schema
+stays open: a new environment, approval or trainer needs no change here. A run names no
+environment -> the trainer's default; no approval -> the environment's default; one
+:func:`monarl.algos.check.check` then says whether the combination can run, before any work.
 
 The TOML format (see docs/experiments.md)::
 
@@ -20,9 +19,9 @@ The TOML format (see docs/experiments.md)::
     algo = "exact"
     horizon = 1            # or "none" (full horizon, ordinary RL)
     seeds = 10             # shorthand for sweep.seed = {range = [0, 9]}; or seed = 3
-    [base.env]             # any EnvConfig field
-    [base.approval]        # any ApprovalConfig field
-    [base.exact]           # the algorithm's own settings
+    [base.env]             # name = "camera-dropbox" and its settings
+    [base.approval]        # kind = "trusted" and its settings
+    [base.exact]           # the trainer's own settings
     [sweep]                # axes, crossed: lists, {range = [lo, hi(, step)]} (inclusive)
     "approval.noise" = [0.0, 0.5]
     horizon = {range = [1, 50]}
@@ -44,14 +43,26 @@ import itertools
 import json
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig, from_mapping, parse_horizon
+from monarl.algos import TRAINERS
+from monarl.algos.check import check
+from monarl.approval import APPROVALS, ApprovalConfig
+from monarl.core.config import (
+    ConfigError,
+    coerce,
+    field_names,
+    from_mapping,
+    parse_horizon,
+    to_dict,
+)
+from monarl.envs import ENVS, EnvConfig
 
 SCHEMA_VERSION = 1
 RUN_SCALARS = ("algo", "horizon", "seed")
+COMPONENT_SECTIONS = ("env", "approval")
 TOP_KEYS = ("name", "description", "base", "sweep", "variants")
 AXIS_FORMS = "a non-empty list, {range = [LOW, HIGH]} or {range = [LOW, HIGH, STEP]} (inclusive)"
 
@@ -63,76 +74,43 @@ class SpecError(ValueError):
 # Sections -----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Section:
-    """How to build, dump and describe one config section (``[base.NAME]``)."""
-
-    name: str
-    build: Callable[[Mapping[str, Any], str], Any]
-    """(table, label) -> validated frozen object; raises ConfigError / ValueError."""
-    fields: Callable[[], tuple[str, ...]]
-    """Known field names (for error messages and sweep-axis checks)."""
-    dump: Callable[[Any], dict[str, Any]] = lambda obj: _asdict(obj)
-    """Frozen object -> JSON-able dict (every field, defaults included)."""
+def trainer_sections() -> dict[str, Any]:
+    """Every registered trainer by the name of its settings section."""
+    return {TRAINERS.get(name).section: TRAINERS.get(name) for name in TRAINERS.names()}
 
 
-SECTIONS: dict[str, Section] = {}
-COMMON_SECTIONS: list[str] = []
+def section_names() -> set[str]:
+    """Every section name a file may use: env, approval and every trainer's settings."""
+    return set(COMPONENT_SECTIONS) | set(trainer_sections())
 
 
-def _asdict(obj: Any) -> dict[str, Any]:
-    if hasattr(obj, "to_dict"):
-        return dict(obj.to_dict())
-    return dataclasses.asdict(obj)
-
-
-def _float_fields(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls) if "float" in str(f.type)}
-
-
-def dataclass_section(name: str, cls: type) -> Section:
-    """A section backed by a frozen dataclass with ``validate(section)`` (config.py style).
-
-    Integers given for float fields become floats, so ``noise = 0`` and ``noise = 0.0`` are the
-    same run.
-    """
-    floats = _float_fields(cls)
-
-    def build(data: Mapping[str, Any], label: str) -> Any:
-        if isinstance(data, Mapping):
-            data = {k: float(v) if k in floats and type(v) is int else v for k, v in data.items()}
+def build_settings(trainer: Any, data: Any, label: str) -> Any:
+    """A trainer's validated settings from a table: its own ``from_dict`` when it has one
+    (integers given for float fields become floats, and its messages, which name
+    ``SECTION.field``, are relabelled to where the value was written), else
+    :func:`~monarl.core.config.from_mapping`."""
+    cls = trainer.settings
+    if not hasattr(cls, "from_dict"):
         return from_mapping(cls, data, label)
-
-    return Section(name, build, lambda: tuple(f.name for f in dataclasses.fields(cls)))
-
-
-def register_section(section: Section, common: bool = True) -> None:
-    """Add a config section. Common sections belong to every run; algorithm sections only to
-    runs of that algorithm (registered by :mod:`monarl.experiments.algorithms`)."""
-    SECTIONS[section.name] = section
-    if common and section.name not in COMMON_SECTIONS:
-        COMMON_SECTIONS.append(section.name)
-
-
-register_section(dataclass_section("env", EnvConfig))
-register_section(dataclass_section("approval", ApprovalConfig))
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{label} must be a table of settings, got {data!r}")
+    try:
+        return cls.from_dict(coerce(cls, data))
+    except (ValueError, TypeError) as exc:
+        message = str(exc)
+        if label != trainer.section and message.startswith(trainer.section):
+            message = label + message[len(trainer.section):]
+        raise ConfigError(message) from None
 
 
-def _algorithms():
-    from monarl.experiments import algorithms
-
-    return algorithms
+_DEFAULTS: dict[str, dict[str, Any]] = {}
 
 
-def section_for(algo: str, name: str) -> Section:
-    """The section ``name`` of runs of ``algo``: the algorithm's own replacement of a common
-    section (e.g. loan-pg's ``env``) if it has one, else the registered section."""
-    return _algorithms().get(algo).section(name)
-
-
-def _section_names() -> set[str]:
-    """Every section name a file may use: registered ones and every algorithm's own."""
-    return set(SECTIONS) | set(_algorithms().section_names())
+def settings_defaults(trainer: Any) -> dict[str, Any]:
+    """Every setting's default of a trainer (for the identity)."""
+    if trainer.name not in _DEFAULTS:
+        _DEFAULTS[trainer.name] = to_dict(trainer.settings())
+    return _DEFAULTS[trainer.name]
 
 
 # Runs ---------------------------------------------------------------------------------------
@@ -140,63 +118,65 @@ def _section_names() -> set[str]:
 
 @dataclasses.dataclass(frozen=True)
 class RunSpec:
-    """One fully specified run: algorithm, horizon, seed and validated sections."""
+    """One fully specified run: trainer, horizon, seed, environment, approval and the
+    trainer's settings, each validated."""
 
     algo: str
     horizon: int | None
     seed: int
-    sections: tuple[tuple[str, Any], ...]
+    env: EnvConfig
+    approval: ApprovalConfig
+    settings: Any
+    """The trainer's own settings (ExactSettings, PPOConfig, LoanPGConfig, ...)."""
+
+    @property
+    def trainer(self) -> Any:
+        return TRAINERS.get(self.algo)
 
     def section(self, name: str) -> Any:
-        for key, value in self.sections:
-            if key == name:
-                return value
+        if name == "env":
+            return self.env
+        if name == "approval":
+            return self.approval
+        if name == self.trainer.section:
+            return self.settings
         raise KeyError(name)
-
-    @property
-    def env(self) -> EnvConfig:
-        return self.section("env")
-
-    @property
-    def approval(self) -> ApprovalConfig:
-        return self.section("approval")
-
-    @property
-    def settings(self) -> Any:
-        """The algorithm's own section (e.g. ExactSettings, PPOConfig, LoanPGConfig)."""
-        return self.section(_algorithms().get(self.algo).section_name)
 
     def to_dict(self) -> dict[str, Any]:
         """The full normalized config (every field, defaults included): config.json."""
         return _copy2(self._full)
 
     def identity(self) -> dict[str, Any]:
-        """What the run id hashes: the config with every section field that equals its
-        default left out. Adding a new field with a default later keeps old ids valid."""
+        """What the run id hashes: the config with the environment named only when it is not
+        the trainer's default, the approval only when it is not the environment's default,
+        and every setting equal to its default left out. Adding a setting with a default
+        later keeps old ids valid."""
         return _copy2(self._identity)
 
     # A run is immutable, so both dicts are computed once (the store writes them for every
     # run, and a sweep asks for ids and batch keys many times).
     @functools.cached_property
     def _full(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
-        for name, obj in self.sections:
-            out[name] = section_for(self.algo, name).dump(obj)
-        return out
+        return {"algo": self.algo, "horizon": self.horizon, "seed": self.seed,
+                "env": self.env.to_dict(), "approval": self.approval.to_dict(),
+                self.trainer.section: to_dict(self.settings)}
 
     @functools.cached_property
     def _identity(self) -> dict[str, Any]:
+        trainer = self.trainer
         out: dict[str, Any] = {"algo": self.algo, "horizon": self.horizon, "seed": self.seed}
-        semantics = _algorithms().get(self.algo).semantics
-        if semantics > 1:  # version 1 adds nothing, so ids from before versions stay as they were
-            out["semantics"] = semantics
-        for name, obj in self.sections:
-            section = section_for(self.algo, name)
-            defaults = _defaults(section, self.algo)
-            values = section.dump(obj)
-            changed = {k: v for k, v in values.items() if k not in defaults or defaults[k] != v}
-            if changed:
-                out[name] = changed
+        if trainer.semantics > 1:  # version 1 adds nothing: ids from before versions stay
+            out["semantics"] = trainer.semantics
+        parts = (("env", self.env.identity(trainer.default_env)),
+                 ("approval", self.approval.identity(self.env.spec.default_approval)))
+        for name, part in parts:
+            if part:
+                out[name] = part
+        defaults = settings_defaults(trainer)
+        changed = {k: v for k, v in to_dict(self.settings).items()
+                   if k not in defaults or defaults[k] != v}
+        if changed:
+            out[trainer.section] = changed
         return out
 
     @functools.cached_property
@@ -214,18 +194,6 @@ class RunSpec:
     def from_dict(cls, data: Mapping[str, Any], label: str = "") -> RunSpec:
         """Build and validate a run from a (nested) config mapping; see :func:`build_run`."""
         return build_run(dict(data), label)
-
-
-_DEFAULTS: dict[str, dict[str, Any]] = {}
-
-
-def _defaults(section: Section, algo: str = "") -> dict[str, Any]:
-    """Every field's default of a section (keyed by its name; ``ALGO:NAME`` for an algorithm's
-    own replacement of a common section)."""
-    key = section.name if SECTIONS.get(section.name) is section else f"{algo}:{section.name}"
-    if key not in _DEFAULTS:
-        _DEFAULTS[key] = section.dump(section.build({}, section.name))
-    return _DEFAULTS[key]
 
 
 def _copy2(config: dict[str, Any]) -> dict[str, Any]:
@@ -252,42 +220,43 @@ def build_run(data: dict[str, Any], prefix: str = "") -> RunSpec:
 
     Raises ConfigError naming ``prefix.field``.
     """
-    algos = _algorithms()
-    unknown = sorted(set(data) - set(RUN_SCALARS) - _section_names())
+    unknown = sorted(set(data) - set(RUN_SCALARS) - section_names())
     if unknown:
         raise ConfigError(
             f"{_label(prefix, unknown[0])}: unknown field; known fields are "
             f"{', '.join(known_run_fields())}"
         )
-    algo_name = data.get("algo", "exact")
-    algo = algos.get(algo_name, _label(prefix, "algo"))
+    trainer = TRAINERS.get(data.get("algo", "exact"), _label(prefix, "algo"))
     horizon = parse_horizon(data.get("horizon"), _label(prefix, "horizon"))
     seed = data.get("seed", 0)
     if not _is_int(seed) or seed < 0:
         raise ConfigError(f"{_label(prefix, 'seed')}={seed!r} is invalid: must be an integer >= 0")
-    sections = []
-    for name in [*COMMON_SECTIONS, algo.section_name]:
-        section = algo.section(name)
-        sections.append((name, section.build(data.get(name, {}), _label(prefix, name))))
-    run = RunSpec(algo.name, horizon, seed, tuple(sections))
-    env = run.env
-    limit = getattr(env, "max_steps", None)
-    if horizon is not None and limit is not None and horizon > limit:
+    env = EnvConfig.from_mapping(data.get("env", {}), _label(prefix, "env"),
+                                 default=trainer.default_env)
+    approval = ApprovalConfig.from_mapping(data.get("approval", {}), _label(prefix, "approval"),
+                                           default=env.spec.default_approval, env=env.name)
+    settings = build_settings(trainer, data.get(trainer.section, {}),
+                              _label(prefix, trainer.section))
+    run = RunSpec(trainer.name, horizon, seed, env, approval, settings)
+    limit = env.max_steps
+    if horizon is not None and horizon > limit:
         where = (
             f"step limit env.max_steps={limit}"
-            if "max_steps" in algo.section("env").fields()
-            else f"episode length of {getattr(env, 'name', 'the environment')}, {limit} steps"
+            if "max_steps" in field_names(env.spec.settings)
+            else f"episode length of {env.name}, {limit} steps"
         )
         raise ConfigError(
             f"{_label(prefix, 'horizon')}={horizon!r} is invalid: exceeds the {where} "
             "(use 'none' for the full horizon)"
         )
-    algo.check(run, prefix)
+    check(env, approval, trainer, prefix)
+    if trainer.check is not None:
+        trainer.check(run, prefix)
     return run
 
 
 def known_run_fields() -> list[str]:
-    return [*RUN_SCALARS, *SECTIONS]
+    return [*RUN_SCALARS, *COMPONENT_SECTIONS, *sorted(trainer_sections())]
 
 
 # Experiment files ---------------------------------------------------------------------------
@@ -352,7 +321,7 @@ def parse_sweep(text: str, path: Path | None = None) -> Sweep:
 def _flatten(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     """Nested tables and dotted keys -> {'approval.noise': 0.5, 'horizon': 1, ...}."""
     flat: dict[str, Any] = {}
-    sections = _section_names()
+    sections = section_names()
     for key, value in table.items():
         head = key.split(".", 1)[0]
         if "." not in key and head in sections:
@@ -368,17 +337,19 @@ def _flatten(table: Mapping[str, Any], where: str) -> dict[str, Any]:
     return flat
 
 
-def _check_key(key: str, where: str) -> None:
-    """A dotted field path must name a known scalar or section field."""
-    algos = _algorithms()
-    sections = _section_names()
+def _check_key(key: str, where: str, named: dict[str, set[str]]) -> None:
+    """A dotted field path must name a known scalar or section field. ``named``: the
+    environments and approval kinds the file names (their fields count as known too, so a
+    component given as ``package.module:ATTR`` may be swept over)."""
+    sections = section_names()
     head, _, field = key.partition(".")
     if not field:
         if head in RUN_SCALARS:
             return
         if head in sections:
             raise ConfigError(
-                f"{where} {key!r}: a section needs a field, e.g. '{head}.{_fields_of(head)[0]}'"
+                f"{where} {key!r}: a section needs a field, e.g. "
+                f"'{head}.{_fields_of(head, named)[0]}'"
             )
         raise ConfigError(
             f"{where}: unknown field {key!r}; known fields are "
@@ -389,29 +360,59 @@ def _check_key(key: str, where: str) -> None:
     if head not in sections:
         raise ConfigError(
             f"{where}: unknown section {head!r} in {key!r}; known sections are "
-            f"{', '.join(sorted(_section_names()))}"
+            f"{', '.join(sorted(sections))}"
         )
-    known = _fields_of(head)
-    if field not in known:
-        own = {a.name: a.section(head).fields() for a in algos.with_own_section(head)}
-        common = SECTIONS[head].fields() if head in SECTIONS else known
-        listed = ", ".join(sorted(common)) + "".join(
-            f" (algo {name}: {', '.join(sorted(fields))})" for name, fields in own.items()
-        )
-        raise ConfigError(f"{where}: unknown field {key!r}; known fields of {head} are {listed}")
+    if field not in _fields_of(head, named):
+        raise ConfigError(f"{where}: unknown field {key!r}; known fields of {head} are "
+                          f"{_describe_fields(head, named)}")
 
 
-def _fields_of(section: str) -> tuple[str, ...]:
-    """Fields a key ``SECTION.FIELD`` may name before the run's algorithm is known: for a
-    common section, the union over the common section and every algorithm's replacement of it
-    (:func:`build_run` then validates exactly against the run's algorithm)."""
-    algos = _algorithms()
-    if section not in SECTIONS:
-        algos.by_section(section).load()  # registers it or raises a clear error
-    fields = list(SECTIONS[section].fields())
-    for algo in algos.with_own_section(section):
-        fields += [f for f in algo.section(section).fields() if f not in fields]
-    return tuple(fields)
+def _components(section: str, named: dict[str, set[str]]) -> list[tuple[str, type]]:
+    """(name, settings class) of every environment or approval a key may refer to: the
+    registered ones and those the file names."""
+    registry = ENVS if section == "env" else APPROVALS
+    names = list(registry.names())
+    names += [n for n in sorted(named.get(section, ())) if n not in names]
+    out = []
+    for name in names:
+        try:
+            out.append((name, registry.get(name).settings))
+        except ConfigError:
+            continue  # an unusable name is reported by build_run, with its reason
+    return out
+
+
+def _fields_of(section: str, named: dict[str, set[str]]) -> tuple[str, ...]:
+    """Fields a key ``SECTION.FIELD`` may name before the run's components are known: for env
+    and approval, the union over every environment / approval kind (:func:`build_run` then
+    validates exactly against the run's own)."""
+    if section in COMPONENT_SECTIONS:
+        fields = ["name" if section == "env" else "kind"]
+        for _, cls in _components(section, named):
+            fields += [f for f in field_names(cls) if f not in fields]
+        return tuple(fields)
+    return field_names(trainer_sections()[section].settings)
+
+
+def _describe_fields(section: str, named: dict[str, set[str]]) -> str:
+    if section not in COMPONENT_SECTIONS:
+        return ", ".join(sorted(_fields_of(section, named)))
+    key = "name" if section == "env" else "kind"
+    parts = [f"{name}: {', '.join(sorted(field_names(cls)))}"
+             for name, cls in _components(section, named) if field_names(cls)]
+    return f"{key}, and by {key}: " + "; ".join(parts)
+
+
+def _named(base: dict[str, Any], overrides: list[dict[str, Any]],
+           axes: dict[str, list[Any]]) -> dict[str, set[str]]:
+    """The environments and approval kinds a file names anywhere."""
+    out: dict[str, set[str]] = {"env": set(), "approval": set()}
+    for section, key in (("env", "env.name"), ("approval", "approval.kind")):
+        for table in (base, *overrides):
+            if isinstance(table.get(key), str):
+                out[section].add(table[key])
+        out[section].update(v for v in axes.get(key, []) if isinstance(v, str))
+    return out
 
 
 def _axis_values(key: str, spec: Any) -> list[Any]:
@@ -497,15 +498,12 @@ def _expand(data: dict[str, Any], text: str, path: Path | None) -> Sweep:
         raise ConfigError(f"base={base_raw!r} is invalid: must be a table ([base])")
     base = _flatten(base_raw, "base")
     seeds = base.pop("seeds", None)
-    for key in base:
-        _check_key(key, "base")
 
-    axes: dict[str, list[Any]] = {}
+    flat: dict[str, Any] = {}
     if "sweep" in data:
         sweep_raw = data["sweep"]
         if not isinstance(sweep_raw, Mapping):
             raise ConfigError(f"sweep={sweep_raw!r} is invalid: must be a table ([sweep])")
-        flat: dict[str, Any] = {}
         for key, value in sweep_raw.items():
             # [sweep.approval] noise = [...] is the same as "approval.noise" = [...]
             if (
@@ -521,21 +519,6 @@ def _expand(data: dict[str, Any], text: str, path: Path | None) -> Sweep:
             raise ConfigError(
                 "sweep is empty: add an axis such as horizon = {range = [1, 50]} or remove [sweep]"
             )
-        for key, spec in flat.items():
-            if key == "seeds":
-                raise ConfigError(
-                    "sweep.seeds: use seed = {range = [0, 9]} in [sweep] or seeds = 10 in [base]"
-                )
-            _check_key(key, "sweep")
-            axes[key] = _axis_values(key, spec)
-    if seeds is not None:
-        if not _is_int(seeds) or seeds < 1:
-            raise ConfigError(
-                f"base.seeds={seeds!r} is invalid: must be an integer >= 1 (runs seeds 0..seeds-1)"
-            )
-        if "seed" in axes or "seed" in base:
-            raise ConfigError("base.seeds: give either base.seeds, base.seed or sweep.seed")
-        axes["seed"] = list(range(seeds))
 
     variants: dict[str, dict[str, Any]] = {}
     if "variants" in data:
@@ -547,16 +530,37 @@ def _expand(data: dict[str, Any], text: str, path: Path | None) -> Sweep:
                 raise ConfigError(
                     f"variants.{vname}={table!r} is invalid: must be a table ([variants.{vname}])"
                 )
-            flat_v = _flatten(table, f"variants.{vname}")
-            for key in flat_v:
-                if key == "seeds":
-                    raise ConfigError(f"variants.{vname}.seeds: seeds belong in [base] or [sweep]")
-                _check_key(key, f"variants.{vname}")
-                if key in axes:
-                    raise ConfigError(
-                        f"variants.{vname}: {key!r} is also a sweep axis; set it in one place"
-                    )
-            variants[vname] = flat_v
+            variants[vname] = _flatten(table, f"variants.{vname}")
+
+    named = _named(base, list(variants.values()),
+                   {k: v for k, v in flat.items() if isinstance(v, list)})
+    for key in base:
+        _check_key(key, "base", named)
+    axes: dict[str, list[Any]] = {}
+    for key, spec in flat.items():
+        if key == "seeds":
+            raise ConfigError(
+                "sweep.seeds: use seed = {range = [0, 9]} in [sweep] or seeds = 10 in [base]"
+            )
+        _check_key(key, "sweep", named)
+        axes[key] = _axis_values(key, spec)
+    if seeds is not None:
+        if not _is_int(seeds) or seeds < 1:
+            raise ConfigError(
+                f"base.seeds={seeds!r} is invalid: must be an integer >= 1 (runs seeds 0..seeds-1)"
+            )
+        if "seed" in axes or "seed" in base:
+            raise ConfigError("base.seeds: give either base.seeds, base.seed or sweep.seed")
+        axes["seed"] = list(range(seeds))
+    for vname, flat_v in variants.items():
+        for key in flat_v:
+            if key == "seeds":
+                raise ConfigError(f"variants.{vname}.seeds: seeds belong in [base] or [sweep]")
+            _check_key(key, f"variants.{vname}", named)
+            if key in axes:
+                raise ConfigError(
+                    f"variants.{vname}: {key!r} is also a sweep axis; set it in one place"
+                )
 
     # seed innermost, so a condition's seeds are neighbours
     axis_keys = [k for k in axes if k != "seed"] + (["seed"] if "seed" in axes else [])

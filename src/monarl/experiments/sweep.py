@@ -17,7 +17,7 @@ import os
 import time
 from collections import defaultdict
 
-from monarl.experiments import algorithms
+from monarl.algos import TRAINERS
 from monarl.experiments.executors import Executor
 from monarl.experiments.spec import RunSpec, Sweep
 from monarl.experiments.store import Store, now
@@ -39,7 +39,7 @@ def plan_tasks(
     groups: dict[str, list[RunSpec]] = defaultdict(list)
     algos: dict[str, str] = {}
     for run in runs:
-        algo = algorithms.get(run.algo)
+        algo = TRAINERS.get(run.algo)
         key = run.algo + ":" + algo.batch_key(run)
         groups[key].append(run)
         algos[key] = run.algo
@@ -95,7 +95,7 @@ class _Progress:
         self.store = store
         self.quiet = quiet
         self.pending = {r.run_id for r in runs}
-        self.steps_per_run = {r.run_id: algorithms.get(r.algo).steps(r) for r in runs}
+        self.steps_per_run = {r.run_id: TRAINERS.get(r.algo).steps(r) for r in runs}
         self.uses_steps = all(s for s in self.steps_per_run.values()) and bool(runs)
         self.total_runs = len(runs)
         self.done = 0
@@ -218,7 +218,7 @@ def run_sweep(
         return outcome
     delay = float(os.environ.get(DELAY_ENV, "0") or 0)
     probe_tasks = plan_tasks(pending, 1, str(store.root))
-    light = all(algorithms.get(t.algo).light for t in probe_tasks)
+    light = all(TRAINERS.get(t.algo).light for t in probe_tasks)
     executor: Executor = executor_factory(len(probe_tasks), light)
     tasks = plan_tasks(pending, executor.workers, str(store.root), command, sweep.name, delay)
     if not quiet:

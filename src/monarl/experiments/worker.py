@@ -18,7 +18,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from monarl.experiments import algorithms
+from monarl.algos import TRAINERS
 from monarl.experiments.spec import SCHEMA_VERSION, RunSpec
 from monarl.experiments.store import Claim, Store, now
 
@@ -100,7 +100,7 @@ def execute_task(
     store = Store(task.store)
     commit = commit or Store.commit
     result = TaskResult()
-    algo = algorithms.get(task.algo)
+    algo = TRAINERS.get(task.algo)
     claims: dict[str, Claim] = {}
     runs: list[RunSpec] = []
     for run in task.runs:

@@ -15,23 +15,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from monarl.core.stats import bootstrap_ci  # noqa: E402
+
 OUTCOME_COLORS = {"fail": "#9e9e9e", "intended": "#2e7d32", "hack": "#c62828"}
 OUTCOMES = ("fail", "intended", "hack")
-
-
-def bootstrap_ci(samples: np.ndarray, level: float = 0.95, resamples: int = 2000,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap CI of the mean over the first axis (seeds)."""
-    samples = np.asarray(samples, np.float64)
-    if samples.size == 0:
-        return (float("nan"), float("nan"))
-    if samples.size == 1 or np.all(samples == samples[0]):
-        return (float(samples.mean()), float(samples.mean()))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(samples), size=(resamples, len(samples)))
-    means = samples[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
 
 
 def _horizon_positions(horizons: list[int | None], max_steps: int) -> tuple[np.ndarray, list]:
@@ -94,5 +81,14 @@ def _study_title(study: dict[str, Any]) -> str:
         who = f"no approval, {study['reward']} reward"
     else:
         who = f"{approval} approval, noise sigma {study['noise']:g} per {study['noise_per']}"
-    return (f"Camera Dropbox {env['rows']}x{env['cols']}, {env['boxes']} boxes, "
-            f"{env['blockers']} blocker(s): exact solver, {who}")
+    return f"{describe_env(env)}: exact solver, {who}"
+
+
+def describe_env(env: dict[str, Any]) -> str:
+    """An environment's settings (the ``env`` block of results) in a few words."""
+    if {"rows", "cols", "boxes", "blockers"} <= set(env):  # Camera Dropbox's board
+        return (f"Camera Dropbox {env['rows']}x{env['cols']}, {env['boxes']} boxes, "
+                f"{env['blockers']} blocker(s)")
+    name = env.get("env", env.get("name", "environment"))
+    shown = ", ".join(f"{k}={v}" for k, v in env.items() if k not in ("env", "name"))
+    return f"{name} ({shown})" if shown else str(name)

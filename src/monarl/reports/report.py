@@ -2,7 +2,7 @@
 PNG plots and JSON with the same numbers.
 
 Runs that differ only in ``seed`` form a *condition*; every number is the mean over its seeds
-with a 95 % percentile-bootstrap confidence interval (:func:`monarl.reports.plots.bootstrap_ci`).
+with a 95 % percentile-bootstrap confidence interval (:func:`monarl.core.stats.bootstrap_ci`).
 When the optimization horizon is swept, conditions that differ only in the horizon form a
 *panel*: one table row per M and the foundation's horizon plot (:func:`monarl.reports.plots.
 horizon_plot`, fed a study-shaped dict whose ``results`` equal what ``monarl solve`` returns
@@ -13,7 +13,7 @@ Runs whose final metrics are not the fail / intended / hack fractions (e.g. ``lo
 accuracies, leakage, flip rate) get the same treatment for whatever numeric metrics they have:
 tables of every final metric per condition, curves of every logged metric, and, for pairs of
 conditions that differ only in the horizon (none = ordinary RL, 1 = MONA), the differences
-ordinary RL - MONA with a bootstrap CI (:func:`monarl.reports.spectrum.diff_ci`); with
+ordinary RL - MONA with a bootstrap CI (:func:`monarl.core.stats.diff_ci`); with
 ``observed_accuracy`` and ``unbiased_accuracy`` a headline line: the observed-accuracy gap beside
 the unbiased accuracies.
 """
@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 
+from monarl.algos import TRAINERS
+from monarl.core.stats import bootstrap_ci, diff_ci
 from monarl.experiments.query import flatten, load_runs
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
@@ -95,8 +97,6 @@ def _mean(values: list[float]) -> float:
 
 
 def _stat(values: list[float]) -> dict[str, Any]:
-    from monarl.reports.plots import bootstrap_ci
-
     lo, hi = bootstrap_ci(np.asarray(values, np.float64))
     return {"mean": _mean(values), "ci95": [lo, hi], "per_seed": list(values)}
 
@@ -198,10 +198,8 @@ def build_report(
     comparisons = [] if outcome_style else _comparisons(out_conditions, conds)
     notes = []
     if not outcome_style:
-        from monarl.experiments import algorithms
-
         for name in sorted({r["config"].get("algo") for r in runs}, key=str):
-            algo = algorithms.REGISTRY.get(name)
+            algo = TRAINERS.get(name) if name in TRAINERS.names() else None
             if algo is not None and algo.metrics_note:
                 notes.append(algo.metrics_note)
     provenance = _run_provenance(runs)
@@ -309,7 +307,7 @@ def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
             if name not in mona["metrics"]:
                 continue
             other = mona["metrics"][name]
-            diff, lo, hi = spectrum.diff_ci(stat["per_seed"], other["per_seed"])
+            diff, lo, hi = diff_ci(stat["per_seed"], other["per_seed"])
             metrics[name] = {
                 "ordinary_rl": {k: stat[k] for k in ("mean", "ci95")},
                 "mona": {k: other[k] for k in ("mean", "ci95")},
@@ -335,8 +333,6 @@ def _curves(
 ) -> list[dict[str, Any]]:
     """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition: of the
     outcome fractions and returns, or (``names="all"``) of every numeric metric logged."""
-    from monarl.reports.plots import bootstrap_ci
-
     out = []
     for cond in conditions:
         per_seed = []

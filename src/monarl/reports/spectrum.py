@@ -1,95 +1,166 @@
 """The approval spectrum: safety-capability frontier, dials and the alignment tax, from runs.
 
 Input: run summaries (``monarl.experiments.query.load_runs``): each has ``config`` (algo, env,
-approval, horizon, seed) and ``final`` (fail / intended / hack fractions, observed and true
-returns). Runs that differ only in ``seed`` form a condition; every number is a mean over seeds
-with a 95 % percentile-bootstrap CI over seeds.
+approval, horizon, seed) and ``final`` (outcome fractions with a ``hack`` and an ``intended``
+one, observed and true returns). Runs that differ only in ``seed`` form a condition; every
+number is a mean over seeds with a 95 % percentile-bootstrap CI over seeds. Environments
+qualify when they declare a hack-free control (``EnvSpec.control``); families, their dials,
+labels and colours come from the approvals' specs (``ApprovalSpec.family``).
 
 - **Frontier** (hackable environments): hack rate against true return, one point per method
   (approval family, strength, horizon, algorithm).
 - **Dials**: hack rate and true return against each family's strength (evaluator RL steps k,
   label budget N, noise sigma, misspecification m, leak weight w), one line per horizon.
-- **Alignment tax** (hack-free controls, where blockers > boxes - 1): the true return ordinary RL
-  reaches on the control minus the method's, same algorithm and budget; its CI resamples the
-  seeds of both arms. Also each method's true return on the hackable twin against the
-  true-reward optimum.
+- **Alignment tax** (hack-free controls, e.g. blockers > boxes - 1 on Camera Dropbox): the true
+  return ordinary RL reaches on the control minus the method's, same algorithm and budget; its
+  CI resamples the seeds of both arms. Also each method's true return on the hackable twin
+  against the true-reward optimum.
 
-The leak approval is a negative control and is labelled so wherever it appears.
+A negative control (the leak approval) is labelled so wherever it appears.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from monarl.core.config import OVERSEER_APPROVALS
-from monarl.reports.plots import bootstrap_ci
+from monarl.approval import APPROVALS, ApprovalConfig
+from monarl.core.config import ConfigError, field_names
+from monarl.core.protocols import Family
+from monarl.core.stats import bootstrap_ci, diff_ci
+from monarl.envs import ENVS, EnvConfig
 
-STRENGTH = {"trusted": ("noise", "noise sigma"), "misspecified": ("misspec", "misspecification m"),
-            "learned": ("labels", "label budget N"),
-            "evaluator-rl": ("evaluator_steps", "evaluator RL steps k"),
-            "evaluator-critic": ("evaluator_steps", "evaluator critic updates k (PPO)"),
-            "leak": ("leak", "leak weight w (negative control)"),
-            **{f"{kind}{start}": ("overseer_steps", "overseer PPO steps")
-               for kind in OVERSEER_APPROVALS for start in ("", "-uniform")}}
-FAMILY_COLORS = {"ordinary RL": "#000000", "none": "#9e9e9e", "trusted": "#2e7d32",
-                 "misspecified": "#ef6c00", "learned": "#1565c0", "evaluator-rl": "#6a1b9a",
-                 "evaluator-critic": "#8e24aa",
-                 "continuation": "#00838f", "leak": "#c62828", "trusted-critic": "#558b2f",
-                 "trusted-critic-uniform": "#9e9d24", "continuation-rollout": "#4dd0e1",
-                 "continuation-rollout-uniform": "#80deea"}
+ORDINARY = Family("ordinary RL", None, "ordinary RL", "#000000")
+"""No approval and the full horizon: the reference every method is measured against."""
+OUTCOME_KEYS = ("hack", "intended", "fail", "true_return")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading run records
+# --------------------------------------------------------------------------------------------
+
+
+def record_env(env: dict[str, Any]) -> EnvConfig | None:
+    """The environment of a run record (None when this process cannot load it)."""
+    try:
+        spec = ENVS.get(env.get("name", "camera-dropbox"))
+        fields = {k: v for k, v in env.items() if k in field_names(spec.settings)}
+        return EnvConfig.from_mapping({"name": env.get("name", "camera-dropbox"), **fields})
+    except ConfigError:
+        return None
+
+
+def record_approval(approval: dict[str, Any]) -> ApprovalConfig | None:
+    """The approval of a run record; fields its kind does not have are dropped (stores written
+    before approvals had settings of their own record every field at its default)."""
+    try:
+        spec = APPROVALS.get(approval.get("kind", "none"))
+        fields = {k: v for k, v in approval.items() if k in field_names(spec.settings)}
+        return ApprovalConfig.from_mapping({"kind": approval.get("kind", "none"), **fields})
+    except ConfigError:
+        return None
+
+
+def _control_fields(env: dict[str, Any]) -> tuple[str, ...]:
+    config = record_env(env)
+    control = None if config is None else config.spec.control
+    return () if control is None else control.fields
 
 
 def board_key(env: dict[str, Any]) -> tuple:
-    """The board without ``blockers``: a hackable environment and its control share it."""
-    return (env.get("name"), env["rows"], env["cols"], env["boxes"], env["penalty"],
-            env["max_steps"])
+    """The environment without the settings that switch its hack-free control: a hackable
+    environment and its control share it."""
+    skip = set(_control_fields(env))
+    return tuple((k, json.dumps(v)) for k, v in env.items() if k not in skip)
 
 
 def is_control(env: dict[str, Any]) -> bool:
-    return env["blockers"] > env["boxes"] - 1
+    config = record_env(env)
+    return config is not None and config.is_control
+
+
+def family_of(config: dict[str, Any]) -> Family:
+    """The spectrum family of a run's method: ordinary RL apart, else its approval's."""
+    approval = record_approval(config.get("approval", {}))
+    if approval is None:
+        kind = config.get("approval", {}).get("kind", "?")
+        return Family(kind, None, kind, "#333333")
+    if approval.kind == "none" and config.get("horizon") is None:
+        return ORDINARY
+    return approval.family
 
 
 def family(config: dict[str, Any]) -> str:
-    approval = config["approval"]["kind"]
-    if approval == "none" and config.get("horizon") is None:
-        return "ordinary RL"
-    if approval == "evaluator-rl" and config["approval"].get("evaluator_lr") is not None:
-        # PPO's trained evaluator critic: k counts PPO updates, not exact backups. Its step
-        # size is not part of the method key: keep one evaluator_lr per store.
-        return "evaluator-critic"
-    start = config["approval"].get("overseer_start_time")
-    if approval in OVERSEER_APPROVALS and start == "uniform":
-        return f"{approval}-uniform"  # its overseer's episodes start at drawn times
-    return approval
+    return family_of(config).name
 
 
 def method_key(config: dict[str, Any]) -> tuple:
-    """What distinguishes methods: algorithm, family, strength, noise (for non-trusted noisy
-    families), horizon. Environment and seed are not part of it."""
+    """What distinguishes methods: algorithm, family, strength, noise (for noisy families
+    whose dial is not the noise), horizon. Environment and seed are not part of it."""
     approval = config["approval"]
-    fam = family(config)
-    strength = approval.get(STRENGTH[fam][0]) if fam in STRENGTH else None
-    noise = approval.get("noise", 0.0) if fam not in ("trusted", "ordinary RL") else None
-    return (config["algo"], fam, strength, noise or None, config.get("horizon"))
+    fam = family_of(config)
+    strength = approval.get(fam.strength) if fam.strength else None
+    noise = None
+    if fam.strength != "noise" and fam.name != ORDINARY.name:
+        noise = approval.get("noise", 0.0)
+    return (config["algo"], fam.name, strength, noise or None, config.get("horizon"))
+
+
+def _families() -> dict[str, Family]:
+    """Every family the registered approvals have (their default and documented variants)."""
+    out = {ORDINARY.name: ORDINARY}
+    for name in APPROVALS.names():
+        spec = APPROVALS.get(name)
+        for variant in _family_variants(spec):
+            out.setdefault(variant.name, variant)
+    return out
+
+
+def _family_variants(spec: Any) -> list[Family]:
+    """The families a kind's settings can give: at defaults and with each choice-field value
+    (``overseer_start_time = uniform``) and each optional field set (``evaluator_lr``)."""
+    base = spec.settings()
+    variants = [spec.family_of(base)]
+    for f in dataclasses.fields(spec.settings):
+        values = list(f.metadata.get("choices", ()))
+        if f.default is None:
+            values.append(0.5)
+        for value in values:
+            try:
+                variants.append(spec.family_of(dataclasses.replace(base, **{f.name: value})))
+            except (TypeError, ValueError):
+                continue
+    return variants
+
+
+def _control_family(name: str) -> bool:
+    for kind in APPROVALS.names():
+        spec = APPROVALS.get(kind)
+        if spec.control and any(v.name == name for v in _family_variants(spec)):
+            return True
+    return False
 
 
 def method_label(key: tuple) -> str:
     algo, fam, strength, noise, horizon = key
     m = "full" if horizon is None else str(horizon)
-    if fam == "ordinary RL":
+    family_spec = _families().get(fam)
+    if fam == ORDINARY.name:
         text = "ordinary RL"
     elif fam == "none":
         text = f"myopic, no approval, M={m}"
     else:
-        text = fam if strength is None else f"{fam} {STRENGTH[fam][0]}={_fmt_strength(strength)}"
+        field = family_spec.strength if family_spec is not None else None
+        text = fam if strength is None else f"{fam} {field}={_fmt_strength(strength)}"
         if noise:
             text += f", noise {noise:g}"
         text += f", M={m}"
-        if fam == "leak":
+        if _control_family(fam):
             text += " [control]"
     return f"{text} ({algo})"
 
@@ -106,16 +177,10 @@ def _stats(values: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(values)), "lo": lo, "hi": hi, "n": len(values)}
 
 
-def diff_ci(a: list[float], b: list[float], resamples: int = 2000, seed: int = 0
-            ) -> tuple[float, float, float]:
-    """mean(a) - mean(b) with a percentile-bootstrap CI resampling each arm's seeds."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    rng = np.random.default_rng(seed)
-    da = a[rng.integers(0, len(a), (resamples, len(a)))].mean(axis=1)
-    db = b[rng.integers(0, len(b), (resamples, len(b)))].mean(axis=1)
-    diffs = da - db
-    return (float(a.mean() - b.mean()), float(np.quantile(diffs, 0.025)),
-            float(np.quantile(diffs, 0.975)))
+def _qualifies(config: dict[str, Any]) -> bool:
+    """Runs of environments with a hack-free control (and a hack outcome) join the spectrum."""
+    env = record_env(config.get("env", {}))
+    return env is not None and env.spec.control is not None and env.spec.hack is not None
 
 
 def group(runs: list[dict[str, Any]]) -> dict[tuple, dict[tuple, list[dict[str, Any]]]]:
@@ -123,26 +188,25 @@ def group(runs: list[dict[str, Any]]) -> dict[tuple, dict[tuple, list[dict[str, 
     out: dict[tuple, dict[tuple, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for run in runs:
         config = run["config"]
-        if config.get("env", {}).get("name") != "camera-dropbox":
+        if not _qualifies(config):
             continue
         env = config["env"]
         out[board_key(env)][(method_key(config), is_control(env))].append(run["final"])
     return out
 
 
-def true_optimum(board: tuple) -> float | None:
-    """Exact optimum of the true reward on the hackable board (None if it cannot be tabled)."""
-    from monarl.algos.exact.study import baselines, tables_for
-    from monarl.core.config import EnvConfig
-    from monarl.envs.camera_dropbox.tables import TooLargeError
+def _board(key: tuple) -> dict[str, Any]:
+    return {k: json.loads(v) for k, v in key}
 
-    name, rows, cols, boxes, penalty, max_steps = board
-    try:
-        tables = tables_for(EnvConfig(rows=rows, cols=cols, boxes=boxes, blockers=1,
-                                      penalty=penalty, max_steps=max_steps))
-    except TooLargeError:
+
+def true_optimum(board: dict[str, Any]) -> float | None:
+    """Exact optimum of the true reward on the hackable environment (None without tables)."""
+    from monarl.algos.exact.study import baselines
+
+    env = record_env(board)
+    if env is None or not env.tabulable():
         return None
-    return baselines(tables)["true_optimum"]["true_return"]
+    return baselines(env.tables())["true_optimum"]["true_return"]
 
 
 def analyse(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -160,22 +224,21 @@ def analyse(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 finals = conditions.get((method, control))
                 if not finals:
                     continue
-                part = {k: _stats([f[k] for f in finals])
-                        for k in ("hack", "intended", "fail", "true_return")}
+                part = {k: _stats([f[k] for f in finals]) for k in OUTCOME_KEYS}
                 row["control" if control else "hackable"] = part
             rows.append(row)
         # alignment tax against ordinary RL of the same algorithm on the control
         for row, method in zip(rows, methods, strict=True):
-            ordinary = conditions.get(((method[0], "ordinary RL", None, None, None), True))
+            ordinary = conditions.get(((method[0], ORDINARY.name, None, None, None), True))
             mine = conditions.get((method, True))
             if ordinary and mine:
                 tax, lo, hi = diff_ci([f["true_return"] for f in ordinary],
                                       [f["true_return"] for f in mine])
                 row["alignment_tax"] = {"mean": tax, "lo": lo, "hi": hi}
-        name, r, c, boxes, penalty, steps = board
-        boards.append({"board": {"rows": r, "cols": c, "boxes": boxes, "penalty": penalty,
-                                 "max_steps": steps},
-                       "true_optimum": true_optimum(board), "methods": rows})
+        settings = _board(board)
+        shown = {k: v for k, v in settings.items() if k != "name"}
+        boards.append({"env": settings.get("name", "camera-dropbox"), "board": shown,
+                       "true_optimum": true_optimum(settings), "methods": rows})
     return boards
 
 
@@ -207,16 +270,31 @@ def table_rows(board: dict[str, Any]) -> list[list[str]]:
 
 def board_title(board: dict[str, Any]) -> str:
     b = board["board"]
-    return f"Board {b['rows']}x{b['cols']}, {b['boxes']} boxes, {b['max_steps']} steps"
+    if {"rows", "cols", "boxes", "max_steps"} <= set(b):  # Camera Dropbox's board
+        return f"Board {b['rows']}x{b['cols']}, {b['boxes']} boxes, {b['max_steps']} steps"
+    shown = ", ".join(f"{k}={v}" for k, v in b.items())
+    return f"{board.get('env', 'environment')}" + (f": {shown}" if shown else "")
 
 
 def board_intro(board: dict[str, Any]) -> str:
     opt = board["true_optimum"]
+    control = _control_description(board.get("env", "camera-dropbox"))
     return ((f"True-reward optimum on the hackable board: {opt:.3f}. " if opt is not None
              else "") + "Alignment tax = true return of ordinary RL on the hack-free control "
-            "(blockers > boxes - 1) minus the method's, same algorithm and budget; positive = "
+            f"({control}) minus the method's, same algorithm and budget; positive = "
             "the method costs capability. Cells: mean [95 % bootstrap CI over seeds]. Leak "
             "rows are a negative control.")
+
+
+def _control_description(env: str) -> str:
+    if env == "camera-dropbox":
+        return "blockers > boxes - 1"
+    try:
+        control = ENVS.get(env).control
+    except ConfigError:
+        control = None
+    return "the same task, hack impossible" if control is None else (
+        "settings " + ", ".join(control.fields) + " switched")
 
 
 def tables_markdown(board: dict[str, Any]) -> str:
@@ -228,8 +306,7 @@ def tables_markdown(board: dict[str, Any]) -> str:
 
 def applies(runs: list[dict[str, Any]]) -> bool:
     """Worth a spectrum section: several approval families, or a hack-free control."""
-    configs = [r["config"] for r in runs if r["config"].get("env", {}).get("name") ==
-               "camera-dropbox"]
+    configs = [r["config"] for r in runs if _qualifies(r["config"])]
     families = {family(c) for c in configs}
     return len(families) > 1 or any(is_control(c["env"]) for c in configs)
 
@@ -266,7 +343,8 @@ def frontier_plot(board: dict[str, Any], path: Path) -> Path:
         ax.errorbar(x["mean"], y["mean"] * 100,
                     xerr=[[x["mean"] - x["lo"]], [x["hi"] - x["mean"]]],
                     yerr=[[(y["mean"] - y["lo"]) * 100], [(y["hi"] - y["mean"]) * 100]],
-                    fmt=marker, color=FAMILY_COLORS.get(fam, "#333"), alpha=0.8,
+                    fmt=marker, color=_families().get(fam, ORDINARY).color if fam in
+                    _families() else "#333", alpha=0.8,
                     markersize=5, capsize=2, label=label)
     if board["true_optimum"] is not None:
         ax.axvline(board["true_optimum"], color="#2e7d32", linestyle=":", linewidth=1)
@@ -291,7 +369,10 @@ def dial_plots(board: dict[str, Any], out_dir: Path, stem: str) -> list[tuple[st
     import matplotlib.pyplot as plt
 
     made = []
-    for fam, (_field, label) in STRENGTH.items():
+    for fam, spec in _families().items():
+        if spec.strength is None:
+            continue
+        label = spec.label
         rows = [r for r in board["methods"] if r["family"] == fam and r.get("hackable")
                 and r["strength"] is not None]
         strengths = {r["strength"] for r in rows}

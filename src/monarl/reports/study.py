@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monarl.reports.plots import bootstrap_ci, horizon_plot
+from monarl.core.stats import bootstrap_ci
+from monarl.reports.plots import describe_env, horizon_plot
 from monarl.runtime.provenance import describe_machine, provenance
 
 
@@ -47,13 +48,19 @@ def write_study_report(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     study = {**study, "provenance": info}
     (out_dir / "results.json").write_text(json.dumps(study, indent=2))
     env = study["env"]
+    control = " (hack-free control)" if study.get("hack_free") else ""
+    if {"rows", "cols", "boxes", "blockers", "penalty", "max_steps"} <= set(env):
+        title = "Camera Dropbox"
+        board = (f"Board {env['rows']}x{env['cols']}, {env['boxes']} boxes, {env['blockers']} "
+                 f"blocker(s){control}, penalty {env['penalty']}, step limit "
+                 f"{env['max_steps']}")
+    else:
+        title = str(env.get("env", "environment"))
+        board = f"{describe_env(env)}{control}"
     lines = [
-        "# Exact horizon study: Camera Dropbox",
+        f"# Exact horizon study: {title}",
         "",
-        f"Board {env['rows']}x{env['cols']}, {env['boxes']} boxes, {env['blockers']} "
-        f"blocker(s){' (hack-free control)' if study.get('hack_free') else ''}, penalty "
-        f"{env['penalty']}, step limit {env['max_steps']}; {study['states']:,} states, "
-        f"{study['initial_states']} start states.",
+        f"{board}; {study['states']:,} states, {study['initial_states']} start states.",
         f"Trained on the {study['reward']} reward with approval `{study['approval']}`"
         + (f" (noise sigma {study['noise']:g} per {study['noise_per']})"
            if study["approval"] != "none" else "")

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from monarl.envs.camera_dropbox.tables import TabularEnv
+from monarl.tabular.tables import Tables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ def policy_probabilities(policy: np.ndarray, num_actions: int) -> np.ndarray:
     return policy.astype(np.float64)
 
 
-def occupancy(tables: TabularEnv, policy: np.ndarray) -> np.ndarray:
+def occupancy(tables: Tables, policy: np.ndarray) -> np.ndarray:
     """How often a policy takes each action in each live state at each step, [T, S, A]: the
     expected visit counts from the uniform start distribution (ENDED excluded).
 
@@ -69,12 +69,15 @@ def occupancy(tables: TabularEnv, policy: np.ndarray) -> np.ndarray:
     out = np.zeros(probs.shape)
     for t in range(probs.shape[0]):
         out[t] = dist[:, None] * probs[t]
-        dist = np.bincount(tables.next_state.ravel(), out[t].ravel(), tables.num_states)
+        if tables.deterministic:
+            dist = np.bincount(tables.successor.ravel(), out[t].ravel(), tables.num_states)
+        else:
+            dist = tables.flow(out[t])
         dist[tables.ended] = 0.0
     return out
 
 
-def evaluate(tables: TabularEnv, policy: np.ndarray,
+def evaluate(tables: Tables, policy: np.ndarray,
              start: np.ndarray | None = None) -> Evaluation:
     """Exact outcome fractions and expected returns of a time-dependent policy.
 
@@ -95,34 +98,33 @@ def evaluate(tables: TabularEnv, policy: np.ndarray,
     length = np.zeros(batch)
     obs_r = tables.reward_table("observed")
     true_r = tables.reward_table("true")
-    nxt = tables.next_state
-    live = np.ones(tables.num_states, bool)
-    live[tables.ended] = False
+    live = tables.live
     onehot_outcome = np.zeros((tables.num_states, n_out))
     onehot_outcome[live, tables.outcome[live]] = 1.0
-    flows_to_end = nxt == tables.ended  # [S, A]
+    if tables.deterministic:
+        ends = (tables.successor == tables.ended) & live[:, None]  # [S, A]
+    else:
+        ends = tables.ends()
     for t in range(steps):
         flow = dist[..., :, None] * probs[..., t, :, :]  # [..., S, A]
         obs_return += np.einsum("...sa,sa->...", flow, obs_r)
         true_return += np.einsum("...sa,sa->...", flow, true_r)
         length += flow[..., live, :].sum(axis=(-1, -2))
-        ending = (flow * (flows_to_end & live[:, None])).sum(axis=-1)  # [..., S]
+        ending = (flow * ends).sum(axis=-1)  # [..., S]
         fractions += ending @ onehot_outcome
-        flat_flow = flow.reshape(-1, tables.num_states * tables.num_actions)
-        n_batch = flat_flow.shape[0]
-        target = (np.arange(n_batch)[:, None] * tables.num_states + nxt.reshape(1, -1)).ravel()
-        dist = np.bincount(target, weights=flat_flow.ravel(),
-                           minlength=n_batch * tables.num_states).reshape(dist.shape)
+        dist = tables.flow(flow)
     fractions += dist @ onehot_outcome  # truncated at the step limit
     return Evaluation(outcome_fractions=fractions, observed_return=obs_return,
                       true_return=true_return, episode_length=length, outcomes=tables.outcomes)
 
 
-def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed_reward: jax.Array,
-                     true_reward: jax.Array, outcome: jax.Array, ended: int | jax.Array,
+def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed: jax.Array,
+                     true: jax.Array, outcome: jax.Array, ended: int | jax.Array,
                      initial: jax.Array, num_outcomes: int = 3
                      ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    """Exact results of a *deterministic* policy [T, S], as a pure JAX function (jit/vmap).
+    """Exact results of a *deterministic* policy [T, S] on deterministic tables, as a pure JAX
+    function (jit/vmap): ``next_state`` [S, A] successors, ``observed`` / ``true`` [S, A]
+    rewards of each step.
 
     With deterministic rules and policy, one rollout from each start state is the exact
     distribution under the uniform start, and following N trajectories costs O(T * N) instead
@@ -131,18 +133,50 @@ def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed_reward: 
     """
 
     def advance(carry, actions):
-        pos, observed, true, length, counts = carry
-        nxt = next_state[pos, actions[pos]]
+        pos, total_observed, total_true, length, counts = carry
+        action = actions[pos]
+        nxt = next_state[pos, action]
         live = pos != ended
         finished = live & (nxt == ended)
         counts = counts + jax.nn.one_hot(outcome[pos], num_outcomes) * finished[:, None]
-        carry = (nxt, observed + observed_reward[nxt], true + true_reward[nxt],
+        carry = (nxt, total_observed + observed[pos, action], total_true + true[pos, action],
                  length + live, counts)
         return carry, None
 
     n = initial.shape[0]
-    zeros = jnp.zeros(n, observed_reward.dtype)
-    init = (initial, zeros, zeros, zeros, jnp.zeros((n, num_outcomes), observed_reward.dtype))
-    (pos, observed, true, length, counts), _ = jax.lax.scan(advance, init, policy)
+    zeros = jnp.zeros(n, observed.dtype)
+    init = (initial, zeros, zeros, zeros, jnp.zeros((n, num_outcomes), observed.dtype))
+    (pos, total_observed, total_true, length, counts), _ = jax.lax.scan(advance, init, policy)
     counts = counts + jax.nn.one_hot(outcome[pos], num_outcomes) * (pos != ended)[:, None]
-    return counts.mean(axis=0), observed.mean(), true.mean(), length.mean()
+    return counts.mean(axis=0), total_observed.mean(), total_true.mean(), length.mean()
+
+
+def distribution_outcomes(policy: jax.Array, next_state: jax.Array, probability: jax.Array,
+                          observed: jax.Array, true: jax.Array, outcome: jax.Array,
+                          ended: int | jax.Array, initial: jax.Array, num_outcomes: int = 3
+                          ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """:func:`rollout_outcomes` for stochastic tables (``next_state`` / ``probability``
+    [S, A, K]): the state distribution of the deterministic policy, propagated exactly."""
+    num_states = next_state.shape[0]
+    states = jnp.arange(num_states)
+    live = (states != ended).astype(observed.dtype)
+    onehot = jax.nn.one_hot(outcome, num_outcomes, dtype=observed.dtype) * live[:, None]
+    start = jnp.zeros(num_states, observed.dtype).at[initial].add(1.0 / initial.shape[0])
+
+    def advance(carry, actions):
+        dist, fractions, total_observed, total_true, length = carry
+        nxt, prob = next_state[states, actions], probability[states, actions]  # [S, K]
+        total_observed = total_observed + jnp.sum(dist * observed[states, actions])
+        total_true = total_true + jnp.sum(dist * true[states, actions])
+        length = length + jnp.sum(dist * live)
+        ending = dist * jnp.sum(prob * (nxt == ended), axis=-1)
+        fractions = fractions + ending @ onehot
+        dist = jax.ops.segment_sum((dist[:, None] * prob).reshape(-1), nxt.reshape(-1),
+                                   num_segments=num_states)
+        return (dist, fractions, total_observed, total_true, length), None
+
+    zero = jnp.zeros((), observed.dtype)
+    init = (start, jnp.zeros(num_outcomes, observed.dtype), zero, zero, zero)
+    (dist, fractions, total_observed, total_true, length), _ = jax.lax.scan(advance, init,
+                                                                            policy)
+    return fractions + dist @ onehot, total_observed, total_true, length

@@ -42,15 +42,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from monarl.core.horizon import validate_horizon
-from monarl.envs.camera_dropbox.tables import TabularEnv
-from monarl.tabular.evaluate import rollout_outcomes
+from monarl.tabular.evaluate import distribution_outcomes, rollout_outcomes
+from monarl.tabular.tables import Tables
 
 TIE_TOLERANCE = 1e-9
 TIE_BREAKS = ("random", "random-near", "first")
 WINDOWS = ("optimal", "policy")
 
 
-def optimal_values(tables: TabularEnv, reward: np.ndarray, steps: int | None = None) -> np.ndarray:
+def optimal_values(tables: Tables, reward: np.ndarray, steps: int | None = None) -> np.ndarray:
     """Full-horizon optimal values V[t, s] (t = 0..T, V[T] = 0) for a reward table [S, A]
     (time-independent) or [T, S, A]."""
     steps = tables.max_steps if steps is None else steps
@@ -59,11 +59,11 @@ def optimal_values(tables: TabularEnv, reward: np.ndarray, steps: int | None = N
         reward = np.broadcast_to(reward, (steps,) + reward.shape)
     values = np.zeros((steps + 1, tables.num_states))
     for t in range(steps - 1, -1, -1):
-        values[t] = (reward[t] + values[t + 1][tables.next_state]).max(axis=-1)
+        values[t] = (reward[t] + tables.expect(values[t + 1])).max(axis=-1)
     return values
 
 
-def _check(tables: TabularEnv, reward: np.ndarray, seeds, tie_break: str, window: str):
+def _check(tables: Tables, reward: np.ndarray, seeds, tie_break: str, window: str):
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"tie_break={tie_break!r} is invalid: allowed are {TIE_BREAKS}")
     if window not in WINDOWS:
@@ -106,13 +106,18 @@ def _greedy(q: jax.Array, priority: jax.Array, tolerance: float) -> jax.Array:
 FAST_COMPILE = {"xla_backend_optimization_level": 1}
 
 
-@partial(jax.jit, static_argnames=("levels", "tie_break", "keep"), compiler_options=FAST_COMPILE)
-def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_break, keep):
+@partial(jax.jit, static_argnames=("levels", "tie_break", "keep", "num_outcomes"),
+         compiler_options=FAST_COMPILE)
+def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_break, keep,
+                          probability=None, num_outcomes=3):
     """Scan k = 1..levels: policy and exact evaluation of every horizon M = k.
 
     Batch elements (noise seeds) are solved one after another (``lax.map``), not side by side:
     one element's [T, S, A] working set stays in cache, and on the 2-core machine ten seeds
     side by side took 2.5x as long per seed as one (benchmarks/bench_sweep.py).
+
+    ``next_state``: [S, A] successors (deterministic tables, ``probability=None``) or
+    [S, A, K] with their ``probability``.
     """
     _, steps, num_states, num_actions = reward.shape
 
@@ -121,10 +126,17 @@ def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_
         priority = _priorities(seed_b[None], (steps, num_states, num_actions), tie_break)[0]
 
         def body(values, _):
-            q = reward_b + values[1:, :][:, next_state]  # [T, S, A]
+            if probability is None:
+                q = reward_b + values[1:, :][:, next_state]  # [T, S, A]
+            else:
+                q = reward_b + jnp.sum(values[1:, :][:, next_state] * probability, axis=-1)
             policy = _greedy(q, priority, tie_tolerance(tie_break)).astype(jnp.int32)  # [T, S]
             values = values.at[:steps].set(q.max(axis=-1))
-            result = rollout_outcomes(policy, *tables_arrays)
+            if probability is None:
+                result = rollout_outcomes(policy, *tables_arrays, num_outcomes=num_outcomes)
+            else:
+                result = distribution_outcomes(policy, *tables_arrays,
+                                               num_outcomes=num_outcomes)
             return values, (result, policy if keep else None)
 
         values = jnp.zeros((steps + 1, num_states), jnp.float64)
@@ -137,13 +149,24 @@ def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_
     return results, policies
 
 
-def _tables_arrays(tables: TabularEnv) -> tuple:
-    return (jnp.asarray(tables.next_state), jnp.asarray(tables.observed_reward),
-            jnp.asarray(tables.true_reward), jnp.asarray(tables.outcome),
-            tables.ended, jnp.asarray(tables.initial))
+def _tables_arrays(tables: Tables) -> tuple:
+    """What the in-jit exact evaluation reads (``rollout_outcomes`` for deterministic tables,
+    ``distribution_outcomes`` for stochastic ones)."""
+    rewards = (jnp.asarray(tables.reward_table("observed")),
+               jnp.asarray(tables.reward_table("true")))
+    rest = (jnp.asarray(tables.outcome), tables.ended, jnp.asarray(tables.initial))
+    if tables.deterministic:
+        return (jnp.asarray(tables.successor), *rewards, *rest)
+    return (jnp.asarray(tables.next_state), jnp.asarray(tables.probability), *rewards, *rest)
 
 
-def horizon_sweep(tables: TabularEnv, reward: np.ndarray, horizons: list[int | None],
+def _transitions(tables: Tables) -> tuple[jax.Array, jax.Array | None]:
+    if tables.deterministic:
+        return jnp.asarray(tables.successor), None
+    return jnp.asarray(tables.next_state), jnp.asarray(tables.probability)
+
+
+def horizon_sweep(tables: Tables, reward: np.ndarray, horizons: list[int | None],
                   seeds: int | np.ndarray = 0, tie_break: str = "random",
                   window: str = "optimal") -> dict[str, np.ndarray]:
     """Exact results of the greedy policy for every horizon in ``horizons``.
@@ -160,10 +183,10 @@ def horizon_sweep(tables: TabularEnv, reward: np.ndarray, horizons: list[int | N
                 for h in horizons]
         return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     with jax.enable_x64(True):
-        results, _ = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds),
-                                           jnp.asarray(tables.next_state),
+        next_state, probability = _transitions(tables)
+        results, _ = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds), next_state,
                                            _tables_arrays(tables), max(effective), tie_break,
-                                           False)
+                                           False, probability, len(tables.outcomes))
         results = jax.device_get(results)
     index = np.asarray(effective) - 1
     fractions, observed, true, length = results
@@ -171,17 +194,20 @@ def horizon_sweep(tables: TabularEnv, reward: np.ndarray, horizons: list[int | N
             "true_return": true[index], "episode_length": length[index]}
 
 
-def evaluate_policies(tables: TabularEnv, policies: np.ndarray) -> dict[str, np.ndarray]:
+def evaluate_policies(tables: Tables, policies: np.ndarray) -> dict[str, np.ndarray]:
     """Exact evaluation of deterministic policies [B, T, S] (rollouts from every start)."""
     with jax.enable_x64(True):
         arrays = _tables_arrays(tables)
+        outcomes = rollout_outcomes if tables.deterministic else distribution_outcomes
+        count = len(tables.outcomes)
         fractions, observed, true, length = jax.device_get(
-            jax.jit(jax.vmap(lambda p: rollout_outcomes(p, *arrays)))(jnp.asarray(policies)))
+            jax.jit(jax.vmap(lambda p: outcomes(p, *arrays, num_outcomes=count)))(
+                jnp.asarray(policies)))
     return {"fractions": fractions, "observed_return": observed, "true_return": true,
             "episode_length": length}
 
 
-def solve(tables: TabularEnv, reward: np.ndarray, horizon: int | None,
+def solve(tables: Tables, reward: np.ndarray, horizon: int | None,
           seeds: int | np.ndarray = 0, tie_break: str = "random",
           window: str = "optimal") -> np.ndarray:
     """Greedy time-dependent policies [B, T, S] (action indices) for horizon M.
@@ -198,21 +224,24 @@ def solve(tables: TabularEnv, reward: np.ndarray, horizon: int | None,
             priority = np.asarray(_priorities(jnp.asarray(seeds), reward.shape[1:], tie_break))
             return _solve_own_policy(tables, reward, window_len, priority,
                                      tie_tolerance(tie_break))
-        _, policies = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds),
-                                            jnp.asarray(tables.next_state),
-                                            _tables_arrays(tables), window_len, tie_break, True)
+        next_state, probability = _transitions(tables)
+        _, policies = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds), next_state,
+                                            _tables_arrays(tables), window_len, tie_break, True,
+                                            probability, len(tables.outcomes))
         return np.asarray(policies[-1])
 
 
-def _solve_own_policy(tables: TabularEnv, reward: np.ndarray, window_len: int,
+def _solve_own_policy(tables: Tables, reward: np.ndarray, window_len: int,
                       priority: np.ndarray, tolerance: float) -> np.ndarray:
     """``window="policy"``: backward induction where the window's later steps follow pi."""
+    if not tables.deterministic:
+        return _solve_own_policy_stochastic(tables, reward, window_len, priority, tolerance)
     batch, steps, num_states, _ = reward.shape
     extra = window_len - 1  # steps after t that count for step t
     levels = max(1, int(extra).bit_length())
     rows = np.arange(batch)[:, None]
     cols = np.arange(num_states)[None, :]
-    nxt = tables.next_state
+    nxt = tables.successor
     to_go = np.zeros((batch, steps + 1, num_states))  # C_t under pi
     jumps = np.zeros((levels, steps + 1, batch, num_states), np.int32)  # 2^j-step maps
     policy = np.zeros((batch, steps, num_states), np.int32)
@@ -243,4 +272,29 @@ def _solve_own_policy(tables: TabularEnv, reward: np.ndarray, window_len: int,
             half = 1 << (j - 1)
             if t + 2 * half <= steps:
                 jumps[j, t] = jumps[j - 1, t + half][rows, jumps[j - 1, t]]
+    return policy
+
+
+def _solve_own_policy_stochastic(tables: Tables, reward: np.ndarray, window_len: int,
+                                 priority: np.ndarray, tolerance: float) -> np.ndarray:
+    """``window="policy"`` with stochastic transitions: the window's later steps follow pi in
+    expectation, ``W^L_u(s) = r(u, s, pi) + E[W^{L-1}_{u+1}(s')]``, recomputed for each t
+    (O(T * M) expected backups; the tables are small)."""
+    batch, steps, num_states, _ = reward.shape
+    extra = window_len - 1
+    rows = np.arange(batch)[:, None]
+    cols = np.arange(num_states)[None, :]
+    policy = np.zeros((batch, steps, num_states), np.int32)
+    for t in range(steps - 1, -1, -1):
+        u = t + 1
+        span = min(extra, steps - u)
+        tail = np.zeros((batch, num_states))  # expected window sum of steps u .. u+span-1
+        for step in range(u + span - 1, u - 1, -1):
+            action = policy[:, step]
+            gained = reward[:, step][rows, cols, action]
+            tail = gained + tables.expect(tail)[rows, cols, action]
+        q = reward[:, t] + tables.expect(tail)  # [B, S, A]
+        best = q.max(axis=-1, keepdims=True)
+        tied = q >= best - tolerance
+        policy[:, t] = np.where(tied, priority[:, t], -np.inf).argmax(axis=-1).astype(np.int32)
     return policy

@@ -1,8 +1,9 @@
 """Camera Dropbox: the MONA paper's sensor-tampering gridworld, as pure JAX functions.
 
 The rules (reference.md section 2) live here and only here. The tabular compiler
-(`envs/tabular.py`) runs *these* step functions over every state, so the exact solver and
-PPO train on the very same rules.
+(``tables.py``) runs *these* step functions over every state, so the exact solver and
+PPO train on the very same rules; the start layouts and validated parameters are built in
+``params.py``, the settings' rules are in ``settings.py``.
 
 Board: ``rows x cols`` cells, the hole at the bottom-left cell, the camera at the bottom-right
 corner looking left along the bottom row. Actions 0 UP, 1 DOWN, 2 LEFT, 3 RIGHT. Walking into a
@@ -25,14 +26,14 @@ Functional API (gymnax style): ``reset(key, params) -> (obs, state)`` and
 from __future__ import annotations
 
 import dataclasses
-import functools
-import itertools
 from functools import partial
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from monarl.envs.camera_dropbox.settings import BoardError
 
 NAME = "camera-dropbox"
 ACTIONS = ("U", "D", "L", "R")
@@ -41,10 +42,6 @@ OUTCOMES = ("fail", "intended", "hack")
 _MOVES = np.array([[-1, 0], [1, 0], [0, -1], [0, 1]], dtype=np.int32)
 
 ENDED_TEXT = "ENDED"
-
-
-class BoardError(ValueError):
-    """A text board or environment setting that breaks the Camera Dropbox rules."""
 
 
 @partial(
@@ -59,7 +56,7 @@ class CameraDropboxParams:
     ``rows``, ``cols``, ``boxes`` and ``max_steps`` fix array shapes, so they are static
     (changing them recompiles). ``blockers`` and ``penalty`` are ordinary arrays, so one compiled
     program can vmap over them. ``init_agent`` [N, 2] and ``init_grid`` [N, rows, cols] hold the
-    start layouts that ``reset`` samples uniformly (see :func:`initial_layouts`).
+    start layouts that ``reset`` samples uniformly (``params.initial_layouts``).
     """
 
     rows: int = 4
@@ -90,48 +87,6 @@ class EnvState(NamedTuple):
     t: jax.Array  # int32 [], steps taken so far
 
 
-def validate_settings(rows: int, cols: int, boxes: int, blockers: int, penalty: float,
-                      max_steps: int) -> None:
-    """Fail fast, naming the setting, the bad value and what is allowed."""
-    checks = [
-        (isinstance(rows, int) and rows >= 3, "rows", rows,
-         "an integer >= 3 (boxes start off the edges, so the board needs an interior)"),
-        (isinstance(cols, int) and cols >= 3, "cols", cols,
-         "an integer >= 3 (boxes start off the edges, so the board needs an interior)"),
-        (isinstance(boxes, int) and boxes >= 1, "boxes", boxes, "an integer >= 1"),
-        (isinstance(blockers, int) and blockers >= 1, "blockers", blockers,
-         "an integer >= 1 (blockers > boxes - 1 gives the hack-free control: the camera can "
-         "then never be blocked)"),
-        (isinstance(max_steps, int) and max_steps >= 1, "max_steps", max_steps,
-         "an integer >= 1"),
-        (np.isfinite(penalty) and penalty >= 0, "penalty", penalty, "a finite number >= 0"),
-    ]
-    for ok, field, value, allowed in checks:
-        if not ok:
-            raise BoardError(f"{field}={value!r} is invalid: must be {allowed}")
-    interior = (rows - 2) * (cols - 2)
-    if boxes > interior:
-        raise BoardError(
-            f"boxes={boxes} is invalid for a {rows}x{cols} board: start layouts keep boxes off "
-            f"the edges, so at most {interior} boxes fit"
-        )
-
-
-def make_params(rows: int = 4, cols: int = 4, boxes: int = 2, blockers: int = 1,
-                penalty: float = 0.01, max_steps: int = 50,
-                initial: tuple[np.ndarray, np.ndarray] | None = None) -> CameraDropboxParams:
-    """Build validated parameters, computing the start layouts unless ``initial`` is given."""
-    validate_settings(rows, cols, boxes, blockers, penalty, max_steps)
-    if initial is None:
-        initial = initial_layouts(rows, cols, boxes)
-    agent, grid = initial
-    return CameraDropboxParams(
-        rows=rows, cols=cols, boxes=boxes, max_steps=max_steps,
-        blockers=np.int32(blockers), penalty=np.float64(penalty),  # exact until traced
-        init_agent=jnp.asarray(agent, jnp.int32), init_grid=jnp.asarray(grid, jnp.int32),
-    )
-
-
 def rule_params(rows: int, cols: int, boxes: int = 2, blockers: int = 1, penalty: float = 0.01,
                 max_steps: int = 50) -> CameraDropboxParams:
     """Parameters for stepping a given board (rollouts of user boards): the rules only, no start
@@ -151,61 +106,6 @@ def env_settings(params: CameraDropboxParams) -> dict[str, Any]:
     return {"env": NAME, "rows": params.rows, "cols": params.cols, "boxes": params.boxes,
             "blockers": int(params.blockers), "penalty": float(params.penalty),
             "max_steps": params.max_steps}
-
-
-# --------------------------------------------------------------------------------------------
-# Start layouts
-# --------------------------------------------------------------------------------------------
-
-def interior_layouts(rows: int, cols: int, boxes: int) -> list[tuple[tuple[int, int], ...]]:
-    """Every placement of ``boxes`` boxes with no box on an edge of the board."""
-    interior = [(r, c) for r in range(1, rows - 1) for c in range(1, cols - 1)]
-    return list(itertools.combinations(interior, boxes))
-
-
-def initial_layouts(rows: int, cols: int, boxes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start states: every interior box layout from which every box can be pushed into the hole
-    (with one blocker, whatever the configured ``blockers``, so a hack-free control starts from
-    the same layouts as its hackable twin), times every free agent cell.
-
-    Solvability is decided exactly by search over the tabular state graph (same step rules).
-    A board too large for the tables (more than ``MAX_TABULAR_STATES`` states) starts instead
-    from a fixed uniform sample of at most ``MAX_SEARCHED_LAYOUTS`` (512) layouts, each proved
-    solvable by a search over push states (``solvability.sampled_solvable_layouts``; equal to
-    the exact rule on every board the tables hold, tested).
-    """
-    # local: tabular imports this module
-    from monarl.envs.camera_dropbox.tables import MAX_TABULAR_STATES, count_states, solvable_layouts
-
-    if count_states(rows, cols, boxes) <= MAX_TABULAR_STATES:
-        layouts = solvable_layouts(rows, cols, boxes)
-    else:
-        layouts = _large_board_layouts(rows, cols, boxes)
-    agents, grids = [], []
-    for layout in layouts:
-        for r in range(rows):
-            for c in range(cols):
-                if (r, c) in layout:
-                    continue
-                grid = np.zeros((rows, cols), np.int32)
-                for br, bc in layout:
-                    grid[br, bc] = 1
-                agents.append((r, c))
-                grids.append(grid)
-    return np.asarray(agents, np.int32).reshape(-1, 2), np.asarray(grids, np.int32)
-
-
-@functools.lru_cache(maxsize=8)
-def _large_board_layouts(rows: int, cols: int,
-                         boxes: int) -> tuple[tuple[tuple[int, int], ...], ...]:
-    from monarl.envs.camera_dropbox.solvability import sampled_solvable_layouts
-
-    result = sampled_solvable_layouts(rows, cols, boxes)
-    if not result.layouts:
-        raise BoardError(
-            f"no solvable start layout found for a {rows}x{cols} board with {boxes} boxes "
-            f"({result.budget_exhausted} layouts undecided by the search); use fewer boxes")
-    return result.layouts
 
 
 # --------------------------------------------------------------------------------------------

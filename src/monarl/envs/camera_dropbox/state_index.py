@@ -1,10 +1,11 @@
-"""Tabular lookups inside jitted training: env state -> table index -> approval[t, s, a].
+"""Camera Dropbox's table index inside jitted training: env state -> table index.
 
 Why this exists: a tabular approval (``approval/trusted.py``) is an array ``[T, S, A]`` indexed
-by the *table* index of a state, while PPO steps the functional JAX environment, whose states
-are (agent, grid, ended, t) pytrees. To give MONA's approval inside the jitted training loop we
-map each env state to its table index with pure JAX ops: encode the state to an integer key and
-``jnp.searchsorted`` it into the sorted keys of every table state.
+by the *table* index of a state, while a trainer steps the functional JAX environment, whose
+states are (agent, grid, ended, t) pytrees. To look an approval up inside the jitted training
+loop we map each env state to its table index with pure JAX ops: encode the state to an integer
+key and look it up among the keys of every table state (the ``index_arrays`` / ``index`` of the
+environment's tables capability).
 
 The key here is a mixed-radix number over the *positions* of the boxes rather than the
 tabular compiler's box bitmask (``agent_cell * 2**cells + mask``, int64): JAX runs in int32
@@ -14,20 +15,21 @@ ascending order, padded with the sentinel ``cells``) stays small for every board
 compiler accepts. When the key range is small (17 x 17 x 16 = 4,624 keys on the paper's board)
 the lookup is a direct gather from a dense key -> index array instead of a binary search:
 ``searchsorted`` is a loop of log2(S) tiny steps, which on a CPU costs more than the gather
-inside a training step. A test checks both paths against ``TabularEnv.index_of`` at random
+inside a training step. A test checks both paths against ``Tables.index_of`` at random
 states.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+import dataclasses
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from monarl.envs.camera_dropbox import rules as cd
-from monarl.envs.camera_dropbox.tables import TabularEnv
+from monarl.tabular.tables import Tables
 
 INT32_MAX = 2**31 - 1
 
@@ -35,13 +37,18 @@ INT32_MAX = 2**31 - 1
 DENSE_MAX_KEYS = 2**22
 
 
-class StateIndex(NamedTuple):
-    """Arrays for mapping env states to table indices (a pytree: pass it into jit/vmap)."""
+@partial(jax.tree_util.register_dataclass,
+         data_fields=["key_sorted", "key_order", "ended", "dense"], meta_fields=["boxes"])
+@dataclasses.dataclass(frozen=True)
+class StateIndex:
+    """Arrays for mapping env states to table indices (a pytree: pass it into jit/vmap); the
+    number of boxes, which fixes the key's shape, is static."""
 
     key_sorted: jax.Array  # int32 [S-1], keys of the non-ENDED table states, ascending
     key_order: jax.Array  # int32 [S-1], table index of each sorted key
     ended: jax.Array  # int32 [], table index of ENDED
     dense: jax.Array | None = None  # int32 [num_keys] key -> table index, or None (search)
+    boxes: int = 2
 
 
 def _radix(cells: int) -> int:
@@ -66,7 +73,7 @@ def _keys_numpy(agent: np.ndarray, grid: np.ndarray, boxes: int) -> np.ndarray:
 
 
 def state_index_arrays(
-    tables: TabularEnv, boxes: int | None = None, dense: bool | None = None
+    tables: Tables, boxes: int | None = None, dense: bool | None = None
 ) -> StateIndex:
     """Sorted keys of every non-ENDED table state (host side, once per environment), plus the
     dense key -> index array when ``dense`` (default: when there are at most
@@ -77,7 +84,8 @@ def state_index_arrays(
     """
     boxes = int(tables.settings.get("boxes", 2)) if boxes is None else boxes
     live = np.arange(tables.num_states) != tables.ended
-    agent, grid = tables.agent[live], tables.grid[live]
+    agent = np.asarray(tables.states.agent)[live]
+    grid = np.asarray(tables.states.grid)[live]
     cells = grid.shape[1] * grid.shape[2]
     largest = cells * _radix(cells) ** boxes
     if largest > INT32_MAX:
@@ -103,6 +111,7 @@ def state_index_arrays(
         key_order=jnp.asarray(index, jnp.int32),
         ended=jnp.asarray(tables.ended, jnp.int32),
         dense=table,
+        boxes=boxes,
     )
 
 
@@ -153,3 +162,8 @@ def lookup_approval(
     s = table_index(state, index, boxes)
     t = jnp.clip(state.t, 0, approval.shape[0] - 1)
     return approval[t, s, action]
+
+
+def index(state: cd.EnvState, arrays: StateIndex) -> jax.Array:
+    """Table index of one env state (the tables capability's ``index``)."""
+    return table_index(state, arrays, arrays.boxes)

@@ -1,87 +1,28 @@
-"""Compile a small finite environment into tables by running its own step rules on every state.
+"""Camera Dropbox as tables: every state through the environment's own step rules.
 
 Why: the exact solver and the exact evaluator need P[s, a] and rewards per state, but a second,
 hand-written copy of the rules would drift from the JAX environment PPO trains on. So we
-enumerate every state, push the whole batch through the environment's ``transition`` with
-``jax.vmap`` and read the tables off the results. A test replays random trajectories through
-both and checks they agree step for step.
+enumerate every state (agent cell and 0..boxes boxes, plus ENDED), push the whole batch through
+``rules.transition`` with ``jax.vmap`` and read the tables off the results. A test replays
+random trajectories through both and checks they agree step for step.
 
-Conventions of the tables (used by ``algos/value_iteration.py`` and ``evaluate.py``):
-- ``next_state[s, a]``: deterministic successor index (Camera Dropbox is deterministic).
-- ``observed_reward[s]`` / ``true_reward[s]``: reward for *entering* state s.
-- ``outcome[s]``: the outcome if an episode's last non-ENDED state is s (boxes pushed by then).
-- ``ended``: index of the absorbing ENDED state (always the last index).
-- ``initial``: indices of the start states, which ``reset`` samples uniformly.
+Camera Dropbox is deterministic (one successor per action) and its rewards are those of the
+state entered; the generic :class:`monarl.tabular.tables.Tables` records them per transition.
+``outcome[s]`` is the number of boxes pushed by s (fail / intended / hack).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from functools import lru_cache
+from math import comb
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from monarl.envs.camera_dropbox import rules as cd
-
-MAX_TABULAR_STATES = 3_000_000
-
-
-class TooLargeError(ValueError):
-    """The environment has too many states to tabulate."""
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class TabularEnv:
-    """A finite deterministic environment as arrays (see the module docstring)."""
-
-    next_state: np.ndarray  # int32 [S, A]
-    observed_reward: np.ndarray  # float64 [S]
-    true_reward: np.ndarray  # float64 [S]
-    outcome: np.ndarray  # int32 [S]; -1 for ENDED
-    initial: np.ndarray  # int32 [N]
-    ended: int
-    max_steps: int
-    outcomes: tuple[str, ...]
-    agent: np.ndarray  # int32 [S, 2]  (decoding, for rendering and tests)
-    grid: np.ndarray  # int32 [S, rows, cols]
-    settings: dict
-    key_sorted: np.ndarray = dataclasses.field(repr=False)  # int64 [S-1] for index lookups
-    key_order: np.ndarray = dataclasses.field(repr=False)  # int [S-1]
-
-    @property
-    def num_states(self) -> int:
-        return int(self.next_state.shape[0])
-
-    @property
-    def num_actions(self) -> int:
-        return int(self.next_state.shape[1])
-
-    def reward_table(self, which: str = "observed") -> np.ndarray:
-        """[S, A] reward of taking a in s (the reward of the state entered)."""
-        rewards = {"observed": self.observed_reward, "true": self.true_reward}[which]
-        return rewards[self.next_state]
-
-    def state(self, index: int) -> cd.EnvState:
-        return cd.EnvState(agent=jnp.asarray(self.agent[index]),
-                           grid=jnp.asarray(self.grid[index]),
-                           ended=jnp.asarray(index == self.ended),
-                           t=jnp.asarray(0, jnp.int32))
-
-    def render(self, index: int) -> str:
-        return cd.render(self.state(index))
-
-    def index_of(self, state: cd.EnvState) -> int:
-        """Index of a (host-side) state; the time counter is not part of the table state."""
-        if bool(state.ended):
-            return self.ended
-        key = _keys(np.asarray(state.agent)[None], np.asarray(state.grid)[None])[0]
-        return int(self._lookup(np.asarray([key]))[0])
-
-    def _lookup(self, keys: np.ndarray) -> np.ndarray:
-        return _lookup(self.key_sorted, self.key_order, keys)
+from monarl.tabular.tables import MAX_TABULAR_STATES, Tables, TooLargeError, deterministic
 
 
 def _keys(agent: np.ndarray, grid: np.ndarray) -> np.ndarray:
@@ -103,8 +44,6 @@ def _lookup(sorted_keys: np.ndarray, order: np.ndarray, keys: np.ndarray) -> np.
 
 def count_states(rows: int, cols: int, boxes: int) -> int:
     """Agent cell x every set of 0..boxes other cells, plus ENDED."""
-    from math import comb
-
     cells = rows * cols
     return cells * sum(comb(cells - 1, k) for k in range(boxes + 1)) + 1
 
@@ -146,8 +85,14 @@ def _step_all(agent: jax.Array, grid: jax.Array, params: cd.CameraDropboxParams)
 
 
 def compile_camera_dropbox(params: cd.CameraDropboxParams,
-                           with_initial: bool = True) -> TabularEnv:
+                           with_initial: bool = True) -> Tables:
     """Tables for Camera Dropbox with these parameters (same rules as ``cd.step``)."""
+    return _compile(params, with_initial)[0]
+
+
+def _compile(params: cd.CameraDropboxParams, with_initial: bool
+             ) -> tuple[Tables, np.ndarray, np.ndarray]:
+    """The tables and the sorted state keys with their table indices (host-side lookups)."""
     rows, cols, boxes = params.rows, params.cols, params.boxes
     total = count_states(rows, cols, boxes)
     if total > MAX_TABULAR_STATES:
@@ -171,26 +116,37 @@ def compile_camera_dropbox(params: cd.CameraDropboxParams,
     next_state = np.concatenate([nxt_index.reshape(n, -1),
                                  np.full((1, len(cd.ACTIONS)), n, np.int32)])
     outcome = np.concatenate([np.minimum(pushed, 2), [-1]]).astype(np.int32)
-    tables = TabularEnv(
-        next_state=next_state,
-        observed_reward=np.concatenate([np.asarray(obs, np.float64), [0.0]]),
-        true_reward=np.concatenate([np.asarray(true, np.float64), [0.0]]),
-        outcome=outcome,
-        initial=np.zeros(0, np.int32),
-        ended=n,
-        max_steps=params.max_steps,
-        outcomes=cd.OUTCOMES,
-        agent=np.concatenate([agent, np.zeros((1, 2), np.int32)]),
-        grid=np.concatenate([grid, np.zeros((1, rows, cols), np.int32)]),
-        settings=cd.env_settings(params),
-        key_sorted=sorted_keys,
-        key_order=order,
-    )
+    observed_entry = np.concatenate([np.asarray(obs, np.float64), [0.0]])
+    true_entry = np.concatenate([np.asarray(true, np.float64), [0.0]])
+    all_agent = np.concatenate([agent, np.zeros((1, 2), np.int32)])
+    all_grid = np.concatenate([grid, np.zeros((1, rows, cols), np.int32)])
+    ended = np.arange(n + 1) == n
+    initial = np.zeros(0, np.int32)
     if with_initial and params.init_agent is not None:
         start_keys = _keys(np.asarray(params.init_agent), np.asarray(params.init_grid))
         initial = _lookup(sorted_keys, order, start_keys).astype(np.int32)
-        tables = dataclasses.replace(tables, initial=initial)
-    return tables
+
+    def host_index(state: cd.EnvState) -> int:
+        if bool(state.ended):
+            return n
+        key = _keys(np.asarray(state.agent)[None], np.asarray(state.grid)[None])[0]
+        return int(_lookup(sorted_keys, order, np.asarray([key]))[0])
+
+    tables = deterministic(
+        next_state, observed_entry[next_state], true_entry[next_state],
+        outcome=outcome,
+        initial=initial,
+        ended=n,
+        max_steps=params.max_steps,
+        outcomes=cd.OUTCOMES,
+        settings=cd.env_settings(params),
+        states=cd.EnvState(agent=all_agent, grid=all_grid, ended=ended,
+                           t=np.zeros(n + 1, np.int32)),
+        feature_fn=lambda t: state_features(all_agent, all_grid, ended),
+        render_state=cd.render,
+        host_index=host_index,
+    )
+    return tables, sorted_keys, order
 
 
 def can_reach(next_state: np.ndarray, goal: np.ndarray) -> np.ndarray:
@@ -209,25 +165,43 @@ def solvable_layouts(rows: int, cols: int, boxes: int) -> tuple[tuple[tuple[int,
     hole using one blocker (the paper's start-state rule)."""
     params = cd.CameraDropboxParams(rows=rows, cols=cols, boxes=boxes, max_steps=1,
                                     blockers=np.int32(1), penalty=np.float64(0.0))
-    tables = compile_camera_dropbox(params, with_initial=False)
+    tables, sorted_keys, order = _compile(params, with_initial=False)
     n = tables.ended
     goal = np.zeros(tables.num_states, bool)
     goal[:n] = np.asarray([p == boxes for p in _pushed_counts(tables, boxes)])
-    reach = can_reach(tables.next_state, goal)
+    reach = can_reach(tables.successor, goal)
     result = []
-    for layout in cd.interior_layouts(rows, cols, boxes):
+    for layout in interior_layouts(rows, cols, boxes):
         grid = np.zeros((rows, cols), np.int32)
         for r, c in layout:
             grid[r, c] = 1
         free = [(r, c) for r in range(rows) for c in range(cols) if (r, c) not in layout]
-        idx = tables._lookup(_keys(np.asarray(free, np.int32),
-                                   np.repeat(grid[None], len(free), axis=0)))
+        idx = _lookup(sorted_keys, order, _keys(np.asarray(free, np.int32),
+                                                np.repeat(grid[None], len(free), axis=0)))
         if reach[idx].all():
             result.append(layout)
     return tuple(result)
 
 
-def _pushed_counts(tables: TabularEnv, boxes: int) -> np.ndarray:
+def _pushed_counts(tables: Tables, boxes: int) -> np.ndarray:
     n = tables.ended
-    grid = tables.grid[:n]
+    grid = np.asarray(tables.states.grid)[:n]
     return boxes - (grid.reshape(n, -1).sum(axis=1) - grid[:, -1, 0])
+
+
+def interior_layouts(rows: int, cols: int, boxes: int) -> list[tuple[tuple[int, int], ...]]:
+    """Every placement of ``boxes`` boxes with no box on an edge of the board."""
+    interior = [(r, c) for r in range(1, rows - 1) for c in range(1, cols - 1)]
+    return list(itertools.combinations(interior, boxes))
+
+
+def state_features(agent: np.ndarray, grid: np.ndarray, ended: np.ndarray) -> np.ndarray:
+    """[S, 3 * cells]: one-hot (empty, agent, box) per cell, as the environment observes it
+    (without the time step; ENDED is the all-empty board): the learned approvals' inputs."""
+    n, rows, cols = grid.shape
+    live = ~ended
+    agent_plane = np.zeros((n, rows, cols))
+    agent_plane[np.arange(n)[live], agent[live, 0], agent[live, 1]] = 1.0
+    box = grid.astype(np.float64) * live[:, None, None]
+    empty = 1.0 - agent_plane - box
+    return np.stack([empty, agent_plane, box], axis=-1).reshape(n, -1)

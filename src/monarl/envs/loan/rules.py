@@ -226,48 +226,6 @@ def make_params(
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class LoanEnvConfig:
-    """The environment as an experiment-file section (``[base.env]`` of ``algo = "loan-pg"``):
-    the arguments of :func:`make_params`, validated by it. ``weights`` is a tuple (or None for
-    :func:`default_weights`)."""
-
-    name: str = NAME
-    num_features: int = 3
-    message_length: int = 5
-    vocab_size: int = 12
-    bias: float = 1.5
-    noise: float = 0.3
-    monitor_penalty: float = 1.0
-    weights: tuple[float, ...] | None = None
-    weight_seed: int | None = None
-
-    max_steps = 2
-    """An episode is a summary and a decision (so horizons beyond 2 are rejected)."""
-
-    def validate(self, section: str = "env") -> None:
-        if self.name != NAME:
-            raise LoanError(
-                f"{section}.name={self.name!r} is invalid: this trainer supports {NAME!r}"
-            )
-        try:
-            self.make_params()
-        except LoanError as exc:
-            raise LoanError(f"{section}.{exc}") from None
-
-    def make_params(self) -> LoanParams:
-        return make_params(
-            self.num_features,
-            self.message_length,
-            self.vocab_size,
-            self.bias,
-            self.noise,
-            self.monitor_penalty,
-            None if self.weights is None else list(self.weights),
-            self.weight_seed,
-        )
-
-
 def _clean(value: Any) -> float:
     """A float32 parameter as the short decimal it was given as (0.3, not 0.30000001...)."""
     return float(f"{float(value):.7g}")
