@@ -41,8 +41,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from monarl.algos.exact.study import exact_study
-    from monarl.approval import trusted
-    from monarl.core.config import ApprovalConfig, EnvConfig
+    from monarl.approval import ApprovalConfig, trusted
+    from monarl.envs import EnvConfig
     from monarl.envs.camera_dropbox import rules as cd
     from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
     from monarl.runtime.provenance import describe_machine
@@ -56,7 +56,7 @@ def main() -> None:
     print(f"tables 4x4/2 boxes: {tables.num_states} states, {len(tables.initial)} starts, "
           f"{t_tables:.2f} s (compilation included)")
 
-    env, approval = EnvConfig(), ApprovalConfig(kind="trusted", noise=0.5)
+    env, approval = EnvConfig.of(), ApprovalConfig.of("trusted", noise=0.5)
     horizons = list(range(1, 51))
     t0 = time.perf_counter()
     exact_study(env, approval, horizons, seeds=10, with_baselines=False)
@@ -83,8 +83,8 @@ def main() -> None:
 
     if not args.skip_large:
         t0 = time.perf_counter()
-        big = EnvConfig(rows=5, cols=5, boxes=3)
-        study = exact_study(big, ApprovalConfig(kind="trusted"), horizons, seeds=1,
+        big = EnvConfig.of(rows=5, cols=5, boxes=3)
+        study = exact_study(big, ApprovalConfig.of("trusted"), horizons, seeds=1,
                             with_baselines=False)
         t_big = time.perf_counter() - t0
         print(f"5x5, 3 boxes: {study['states']:,} states, {study['initial_states']} starts, "

@@ -41,11 +41,12 @@ def main() -> None:
 
     from monarl.algos import loan_pg
     from monarl.envs.loan import rules as loan
+    from monarl.experiments.arms import load_arms
     from monarl.runtime.provenance import describe_machine
 
-    arms = loan_pg.load_experiment(args.file)
+    arms = load_arms(args.file, algo="loan-pg")
     if (args.all or args.arms) and args.file.resolve() != VARIANTS_FILE:
-        arms += loan_pg.load_experiment(VARIANTS_FILE, main=False)
+        arms += load_arms(VARIANTS_FILE, algo="loan-pg", main=False)
     if args.arms:
         wanted = args.arms.split(",")
         unknown = sorted(set(wanted) - {a["name"] for a in arms})
@@ -63,7 +64,9 @@ def main() -> None:
     main_wall = 0.0
     for arm in arms:
         started = time.perf_counter()
-        res = loan_pg.run_arm(arm, bounds=False)
+        res = loan_pg.train_loan(arm["env"], arm["approval"], arm["horizon"], arm["seeds"],
+                                 arm["steps"], seed_offset=arm["seed_offset"],
+                                 config=arm["config"], bounds=False)
         wall = time.perf_counter() - started
         results[arm["name"]] = res
         timing[arm["name"]] = wall
@@ -77,7 +80,8 @@ def main() -> None:
         for name in loan_pg.METRICS:
             lo, hi = ci[name]
             print(f"  {name:20s} {final[name]:.3f}  [{lo:.3f}, {hi:.3f}]")
-    bounds = loan.accuracy_bounds(arms[0]["env"])
+    params = arms[0]["env"].params()
+    bounds = loan.accuracy_bounds(params)
     n_main = sum(a["seeds"] for a in arms if a["main"])
     if n_main:
         print(
@@ -97,7 +101,7 @@ def main() -> None:
             "main_wall_seconds": main_wall,
             "bounds": bounds,
             "results": results,
-            "env": loan.env_settings(arms[0]["env"]),
+            "env": loan.env_settings(params),
             "loan_pg": dataclasses.asdict(arms[0]["config"]),
         }
         args.json.parent.mkdir(parents=True, exist_ok=True)

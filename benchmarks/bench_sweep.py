@@ -36,7 +36,8 @@ import time
 from pathlib import Path
 
 from monarl.algos.exact.study import exact_study
-from monarl.core.config import ApprovalConfig, EnvConfig
+from monarl.approval import ApprovalConfig
+from monarl.envs import EnvConfig
 from monarl.experiments import sweep as sweep_mod
 from monarl.experiments.spec import parse_sweep
 from monarl.experiments.store import Store
@@ -72,7 +73,7 @@ kind = "trusted"
 def loop(env: EnvConfig) -> list:
     out = []
     for noise in NOISES:
-        approval = ApprovalConfig(kind="trusted", noise=noise)
+        approval = ApprovalConfig.of("trusted", noise=noise)
         for seed in range(SEEDS):
             out.append(
                 exact_study(
@@ -86,7 +87,7 @@ def batched(env: EnvConfig) -> list:
     return [
         exact_study(
             env,
-            ApprovalConfig(kind="trusted", noise=noise),
+            ApprovalConfig.of("trusted", noise=noise),
             [HORIZON],
             seeds=SEEDS,
             with_baselines=False,
@@ -143,14 +144,14 @@ def main() -> None:
 
 def measure(args: argparse.Namespace, root: Path) -> None:
     board = BOARDS[args.board]
-    env = EnvConfig(**board)
+    env = EnvConfig.of(**board)
     text = spec_text(board)
     # warm up: tables, trusted values and both JIT shapes (1 seed, 10 seeds)
     exact_study(
-        env, ApprovalConfig(kind="trusted", noise=0.5), [HORIZON], seeds=1, with_baselines=False
+        env, ApprovalConfig.of("trusted", noise=0.5), [HORIZON], seeds=1, with_baselines=False
     )
     exact_study(
-        env, ApprovalConfig(kind="trusted", noise=0.5), [HORIZON], seeds=SEEDS, with_baselines=False
+        env, ApprovalConfig.of("trusted", noise=0.5), [HORIZON], seeds=SEEDS, with_baselines=False
     )
     creates_before = create_cost(root)
     times: dict[str, list[float]] = {"loop": [], "batched": [], "sweep": []}

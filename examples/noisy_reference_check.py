@@ -15,7 +15,8 @@ import argparse
 import numpy as np
 
 from monarl.algos.exact.study import exact_study
-from monarl.core.config import ApprovalConfig, EnvConfig
+from monarl.approval import ApprovalConfig
+from monarl.envs import EnvConfig
 from monarl.experiments.reproduce import REFERENCE_VI
 
 OUTCOMES = ("fail", "intended", "hack")
@@ -27,7 +28,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=4000)
     args = parser.parse_args()
     reference = REFERENCE_VI[0.5]
-    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted", noise=0.5),
+    study = exact_study(EnvConfig.of(), ApprovalConfig.of("trusted", noise=0.5),
                         list(reference), seeds=args.seeds, with_baselines=False)
     rng = np.random.default_rng(0)
     print(f"| M | reference (10 seeds) | monarl, {args.seeds} seeds | 95 % range of a 10-seed "

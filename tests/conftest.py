@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs import camera_dropbox as cd
 from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
 
 
@@ -22,4 +22,4 @@ def paper_tables(paper_params):
 @pytest.fixture(scope="session")
 def observed_per_step(paper_tables) -> np.ndarray:
     return np.broadcast_to(paper_tables.reward_table("observed"),
-                           (paper_tables.max_steps,) + paper_tables.next_state.shape)
+                           (paper_tables.max_steps,) + paper_tables.successor.shape)

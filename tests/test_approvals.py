@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monarl.algos.exact.study import exact_study
-from monarl.approval import build_approval, evaluator_rl, learned, trusted
-from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.algos.exact.study import build_approval, exact_study
+from monarl.approval import ApprovalConfig, evaluator_rl, learned, quality, trusted
+from monarl.core.config import ConfigError
+from monarl.envs import EnvConfig
 
-ENV = EnvConfig()
+ENV = EnvConfig.of()
 
 
 def study(horizons, **approval):
-    return {r["horizon"]: r for r in exact_study(ENV, ApprovalConfig(**approval), horizons,
+    return {r["horizon"]: r for r in exact_study(ENV, ApprovalConfig.of(**approval), horizons,
                                                  seeds=1, with_baselines=False)["results"]}
 
 
@@ -61,9 +62,9 @@ def test_learned_approval_smoke_and_quality(paper_tables):
         paper_tables, exact, seed=0,
         config=learned.LearnedApprovalConfig(labels=64, train_steps=200))
     assert table.shape == exact.shape and np.isfinite(table).all()
-    quality = learned.approval_quality(paper_tables, table, exact)
-    assert -1.0 <= quality["rank_correlation"] <= 1.0 and quality["mae_reachable"] >= 0
-    assert learned.spearman(np.arange(10.0), np.arange(10.0) ** 3) == pytest.approx(1.0)
+    measured = quality.approval_quality(paper_tables, table, exact)
+    assert -1.0 <= measured["rank_correlation"] <= 1.0 and measured["mae_reachable"] >= 0
+    assert quality.spearman(np.arange(10.0), np.arange(10.0) ** 3) == pytest.approx(1.0)
 
 
 def test_outcome_labels_of_trusted_policy_are_intended(paper_tables):
@@ -76,9 +77,9 @@ def test_outcome_labels_of_trusted_policy_are_intended(paper_tables):
 
 
 def test_build_approval_none_and_trusted(paper_tables):
-    assert build_approval(paper_tables, ApprovalConfig()) is None
-    np.testing.assert_array_equal(build_approval(paper_tables, ApprovalConfig(kind="trusted")),
-                                  trusted.trusted_approval(paper_tables))
+    assert build_approval(ENV, ApprovalConfig.of(), [0]) is None
+    built = build_approval(ENV, ApprovalConfig.of(kind="trusted"), [0])
+    np.testing.assert_array_equal(built.table(0), trusted.trusted_approval(paper_tables))
 
 
 @pytest.mark.parametrize("kwargs,field", [
@@ -91,7 +92,7 @@ def test_build_approval_none_and_trusted(paper_tables):
 ])
 def test_bad_approval_settings(kwargs, field):
     with pytest.raises(ConfigError) as err:
-        ApprovalConfig(**kwargs).validate()
+        ApprovalConfig.from_mapping(kwargs)
     assert f"approval.{field}=" in str(err.value)
 
 
@@ -101,17 +102,17 @@ def test_an_approval_is_the_whole_training_reward(paper_tables):
     from monarl.algos.exact.study import training_reward
 
     approval = trusted.trusted_approval(paper_tables)
-    np.testing.assert_array_equal(
-        training_reward(paper_tables, "observed", ApprovalConfig(kind="trusted"), 0), approval)
+    built = build_approval(ENV, ApprovalConfig.of(kind="trusted"), [0])
+    np.testing.assert_array_equal(training_reward(paper_tables, "observed", built, 0), approval)
     observed = paper_tables.reward_table("observed")
     t, s = 3, int(paper_tables.initial[0])
     values = trusted.trusted_values(paper_tables)
-    nxt = paper_tables.next_state[s]
+    nxt = paper_tables.successor[s]
     np.testing.assert_allclose(approval[t, s], observed[s] + values[t + 1, nxt] - values[t, s])
     np.testing.assert_array_equal(
-        training_reward(paper_tables, "observed", ApprovalConfig(), 0)[t], observed)
+        training_reward(paper_tables, "observed", None, 0)[t], observed)
     with pytest.raises(ConfigError, match="reward='true' is invalid with approval 'trusted'"):
-        training_reward(paper_tables, "true", ApprovalConfig(kind="trusted"), 0)
+        exact_study(ENV, ApprovalConfig.of(kind="trusted"), [1], reward="true")
 
 
 def test_trusted_value_pays_the_last_step_nothing(paper_tables):

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs import camera_dropbox as cd
 
 PAPER_BOARD = """\
 ######

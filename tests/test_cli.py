@@ -53,7 +53,7 @@ def test_rollout_step_limit(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["solve", "gridworld"], "'gridworld' is not one of"),
+    (["solve", "gridworld"], "ENV='gridworld' is invalid: known environments are camera-dropbox"),
     (["solve", "--rows", "2"], "--rows=2"),
     (["solve", "--boxes", "5"], "--boxes=5"),
     (["solve", "--blockers", "0"], "--blockers=0"),
@@ -63,7 +63,7 @@ def test_rollout_step_limit(tmp_path, capsys):
     (["solve", "--horizons", "5-2"], "--horizons='5-2'"),
     (["solve", "--horizons", "60"], "exceeds the step limit"),
     (["solve", "--horizons", "x"], "--horizons='x'"),
-    (["solve", "--approval", "magic"], "'magic' is not one of"),
+    (["solve", "--approval", "magic"], "--approval='magic' is invalid: known approvals are none"),
     (["solve", "--approval", "trusted", "--noise", "-1"], "--noise=-1.0"),
     (["solve", "--noise", "0.5"], "applies only to approval trusted"),
     (["solve", "--approval", "misspecified", "--misspec", "1.5"], "--misspec=1.5"),
@@ -134,7 +134,7 @@ TRAIN_TINY = ["--seeds", "2", "--steps", "384", "--horizon", "1", "--set", "num_
     (["--approval", "evaluator-rl", "--evaluator-lr", "1.5"], "--evaluator-lr=1.5 is invalid"),
     (["--approval", "trusted", "--noise-per", "episode"], "'episode' is not one of"),
     (["--approval", "learned", "--label-kind", "vibes"], "'vibes' is not one of"),
-    (["--approval", "oracle"], "--approval='oracle' is invalid for camera-dropbox"),
+    (["--approval", "oracle"], "--approval='oracle' is invalid: known approvals are none, trusted"),
     (["--approval", "learned", "--rows", "12", "--cols", "12", "--boxes", "4"],
      "--rows=12 --cols=12 --boxes=4 is invalid: that board has 2,475,240,913 states"),
     (["--approval", "trusted-critic", "--overseer-steps", "0"], "--overseer-steps=0 is invalid"),
@@ -167,8 +167,10 @@ def test_train_with_a_table_approval_records_its_config(tmp_path):
     assert main(["train", "camera-dropbox", "--approval", "misspecified", "--misspec", "0.5",
                  *TRAIN_TINY, "--json", str(path)]) == 0
     data = json.loads(path.read_text())
-    assert data["config"]["approval"] == "misspecified"
-    assert data["config"]["approval_config"]["misspec"] == 0.5
+    # the run config every seed trained with (seed aside), as in a run store's config.json
+    assert data["config"]["algo"] == "ppo" and data["config"]["env"]["name"] == "camera-dropbox"
+    assert data["config"]["approval"]["kind"] == "misspecified"
+    assert data["config"]["approval"]["misspec"] == 0.5
     assert data["steps"] == 384 and len(data["per_seed"]) == 2
 
 

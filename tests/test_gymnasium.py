@@ -11,7 +11,7 @@ gym = pytest.importorskip("gymnasium")
 
 from gymnasium.utils.env_checker import check_env  # noqa: E402
 
-from monarl.envs.camera_dropbox import rules as cd  # noqa: E402
+from monarl.envs import camera_dropbox as cd  # noqa: E402
 from monarl.envs.gymnasium import ENV_ID, CameraDropboxGymEnv, register  # noqa: E402
 
 
@@ -71,7 +71,7 @@ def shortest_actions_to(env: CameraDropboxGymEnv, start: int, outcome: int) -> l
     while queue:
         s = queue.popleft()
         for a in range(4):
-            nxt = int(tables.next_state[s, a])
+            nxt = int(tables.successor[s, a])
             if nxt == tables.ended and tables.outcome[s] == outcome:
                 path = [a]
                 while parent[s] is not None:

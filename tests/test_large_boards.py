@@ -14,8 +14,12 @@ import jax
 import numpy as np
 import pytest
 
-from monarl.algos import ppo
-from monarl.envs.camera_dropbox import rules as cd
+from monarl.algos import TRAINERS, ppo
+from monarl.algos.check import check
+from monarl.approval import ApprovalConfig
+from monarl.core.config import ConfigError
+from monarl.envs import EnvConfig
+from monarl.envs import camera_dropbox as cd
 from monarl.envs.camera_dropbox import solvability
 from monarl.envs.camera_dropbox.tables import MAX_TABULAR_STATES, count_states, solvable_layouts
 
@@ -60,12 +64,12 @@ def test_sampled_evaluation_matches_exact_and_leaves_training_unchanged():
     """The same training run evaluated both ways on the paper's board: identical parameters
     (the evaluation's random stream is folded off the training key), and the sampled outcome
     fractions and returns within 5 standard errors of the exact ones at every point."""
-    params = cd.make_params()
+    env = EnvConfig.of()
     config = ppo.PPOConfig(total_steps=12 * 128, eval_episodes=4096,
                            **{**TINY, "eval_every": 4 * 128})
     key = jax.random.PRNGKey(3)
-    exact = jax.jit(ppo.make_train(config, params))(key)
-    sampled = jax.jit(ppo.make_train(config, params, sampled_eval=True))(key)
+    exact = jax.jit(ppo.make_train(config, env))(key)
+    sampled = jax.jit(ppo.make_train(config, env, sampled_eval=True))(key)
     for a, b in zip(jax.tree_util.tree_leaves(exact["params"]),
                     jax.tree_util.tree_leaves(sampled["params"]), strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
@@ -92,8 +96,11 @@ def test_ppo_trains_on_a_board_beyond_the_tables():
 
 
 def test_table_approvals_are_refused_on_a_board_beyond_the_tables():
-    assert ppo.untabulable(10, 10, 3, "none") is None
-    message = ppo.untabulable(10, 10, 3, "trusted")
+    large = EnvConfig.of(rows=10, cols=10, boxes=3)
+    check(large, ApprovalConfig.of("none"), TRAINERS.get("ppo"))  # accepted: no table needed
+    with pytest.raises(ConfigError) as refused:
+        check(large, ApprovalConfig.of("trusted"), TRAINERS.get("ppo"))
+    message = str(refused.value)
     assert "16,180,001 states, more than the 3,000,000" in message
     assert "continuation-rollout" in message and "trusted-critic" in message
     with pytest.raises(ValueError, match="approval 'trusted' needs a"):

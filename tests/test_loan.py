@@ -10,9 +10,12 @@ import numpy as np
 import pytest
 
 from monarl.algos import loan_pg
+from monarl.algos.loan_pg.run import env_config
+from monarl.approval.fact_overseer import fact_approval
 from monarl.core.config import ConfigError
 from monarl.envs.loan import metrics as lm
 from monarl.envs.loan import rules as loan
+from monarl.experiments.arms import load_arms
 
 P = loan.make_params()  # F=3, L=5, V=12: tokens x0+ x0- x1+ x1- x2+ x2- NAT0 NAT1 f0..f3
 NAT0, NAT1, F0 = 6, 7, 8
@@ -98,7 +101,7 @@ def test_monitor_and_rewards_on_hand_made_messages():
     zero = jnp.zeros(3)
     assert [float(v) for v in loan.fact_counts(zero, jnp.asarray([1, 3, 5, F0, F0]), P)] == [3, 0]
     # the overseer's approval: fact_reward * (true - false), blind to filler and nationality
-    approve = loan_pg.overseer_approval(x, jnp.asarray([0, 2, 4, NAT1, F0]), P, 0.5)
+    approve = fact_approval(x, jnp.asarray([0, 2, 4, NAT1, F0]), P, 0.5)
     assert float(approve) == pytest.approx(0.5 * (2 - 1))
     # the decision's reward: 1 iff it equals the (biased) label
     _, _, r_ok, term, *_ = loan.step(key, s2, jnp.full((5,), int(s.y)), P)
@@ -165,7 +168,7 @@ def test_trainer_validation():
     with pytest.raises(ConfigError, match=r"loan_pg.mlp_probe_steps=-1 is invalid"):
         loan_pg.train_loan(steps=100, mlp_probe_steps=-1)
     with pytest.raises(ConfigError, match="unknown field 'colour'"):
-        loan_pg.env_from_dict({"colour": 1})
+        env_config({"colour": 1})
     with pytest.raises(ConfigError, match="vocab_size=3 is invalid"):
         loan_pg.train_loan({"vocab_size": 3}, steps=100)
 
@@ -356,14 +359,14 @@ def test_determinism(tiny_runs):
 
 
 def test_experiment_file_and_table(tmp_path):
-    arms = loan_pg.load_experiment("examples/loan_steganography.toml")
+    arms = load_arms("examples/loan_steganography.toml", algo="loan-pg")
     names = [a["name"] for a in arms if a["main"]]
     assert names == ["ordinary-rl", "mona"]
     assert [a["horizon"] for a in arms if a["main"]] == [None, 1]
     bad = tmp_path / "bad.toml"
     bad.write_text('[base]\nseeds = 2\n[variants.x]\n"ppo.lr" = 1\n')
     with pytest.raises(ConfigError, match="unknown field 'ppo.lr'"):
-        loan_pg.load_experiment(bad)
+        load_arms(bad, algo="loan-pg")
     fake = {
         "final": dict.fromkeys(loan_pg.TABLE_METRICS, 0.5),
         "final_ci95": {m: [0.4, 0.6] for m in loan_pg.TABLE_METRICS},

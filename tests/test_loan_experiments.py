@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from monarl.algos import loan_pg
+from monarl.algos import TRAINERS, loan_pg
 from monarl.cli.app import main
-from monarl.experiments import algorithms
 from monarl.experiments import sweep as sweep_mod
+from monarl.experiments.arms import load_arms
 from monarl.experiments.spec import SpecError, build_run, load_sweep, parse_sweep, run_id
 from monarl.experiments.store import Store
 
@@ -47,7 +47,7 @@ def test_example_files_expand():
     assert (run.algo, run.horizon, run.approval.kind) == ("loan-pg", None, "overseer")
     assert run.env.name == "loan-steganography" and run.env.max_steps == 2
     assert run.settings == loan_pg.LoanPGConfig()  # the file repeats the defaults
-    assert algorithms.get("loan-pg").steps(run) == 1960 * 512  # rounded to whole updates
+    assert TRAINERS.get("loan-pg").steps(run) == 1960 * 512  # rounded to whole updates
     full = run.to_dict()
     assert full["loan_pg"]["total_steps"] == 1_000_000 and full["approval"] == {"kind": "overseer"}
     assert full["env"]["vocab_size"] == 12 and "rows" not in full["env"]
@@ -55,9 +55,9 @@ def test_example_files_expand():
     variants = load_sweep(EXAMPLES / "loan_monitor_variants.toml")
     assert len(variants.runs) == 60
     # bench_loan reads the same files
-    arms = loan_pg.load_experiment(EXAMPLES / "loan_monitor_variants.toml", main=False)
+    arms = load_arms(EXAMPLES / "loan_monitor_variants.toml", main=False)
     assert len(arms) == 6 and not any(a["main"] for a in arms)
-    assert {a["approval"] for a in arms} == {"none", "overseer"}
+    assert {a["approval"].kind for a in arms} == {"none", "overseer"}
 
 
 def test_loan_run_ids_are_normalized():
@@ -133,7 +133,8 @@ BAD = {
     "negative bias": ('[sweep]\n"env.bias" = [1, -1]', ['sweep."env.bias"=-1.0', ">= 0"]),
     "bad trainer value": ("[base.loan_pg]\nkl_coef = -1", ["base.loan_pg.kl_coef=-1.0", ">= 0"]),
     "unknown trainer field": ("[base.loan_pg]\nsteps = 5", ["'loan_pg.steps'", "total_steps"]),
-    "unknown field anywhere": ('[sweep]\n"env.colums" = [4]', ["'env.colums'", "algo loan-pg"]),
+    "unknown field anywhere": (
+        '[sweep]\n"env.colums" = [4]', ["'env.colums'", "loan-steganography: bias"]),
 }
 
 
@@ -164,7 +165,7 @@ def test_tiny_loan_sweep_report_and_resume(tmp_path, capsys):
     assert [ln["env_steps"] for ln in lines] == [0, 256, 512]
     assert {"observed_accuracy", "leakage", "flip_rate"} <= set(lines[-1])
     summary = store.read_json(sweep.ids[0], "summary.json")
-    assert list(summary["final"])[:5] == list(algorithms.LOAN_HEADLINE)
+    assert list(summary["final"])[:5] == list(loan_pg.HEADLINE)
     assert summary["final"]["leakage_mlp"] is None  # mlp_probe_steps = 0: no MLP probe
     assert summary["info"]["steps"] == 512 and "observed_from_x" in summary["info"]["bounds"]
 

@@ -10,6 +10,7 @@ LAPACK call is in the lowered module.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import jax
@@ -18,8 +19,11 @@ import numpy as np
 import pytest
 
 from monarl.algos import loan_pg, ppo
-from monarl.envs.camera_dropbox import rules as cd
-from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
+from monarl.algos.exact.study import build_approval
+from monarl.algos.networks import orthogonal
+from monarl.approval import ApprovalConfig
+from monarl.approval.fact_overseer import FactOverseer
+from monarl.envs import EnvConfig
 from monarl.envs.loan import rules as loan
 
 TINY = ppo.PPOConfig(num_envs=8, num_steps=16, num_epochs=1, num_minibatches=2, eval_every=128)
@@ -46,20 +50,20 @@ def test_detector_sees_a_lapack_call():
 
 @pytest.mark.parametrize("horizon", [None, 1, 3])
 def test_ppo_training_program_has_no_lapack(horizon):
-    params = cd.make_params()
-    tables = compile_camera_dropbox(params)
-    train = ppo.make_train(
-        ppo.dataclasses.replace(TINY, total_steps=384), params, horizon=horizon, tables=tables
-    )
+    env = EnvConfig.of()
+    approval = None if horizon is None else build_approval(env, ApprovalConfig.of("trusted"),
+                                                           [0])
+    train = ppo.make_train(dataclasses.replace(TINY, total_steps=384), env, approval,
+                           horizon=horizon)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(2)])
-    table = None if horizon is None else jnp.zeros((50, tables.num_states, 5), jnp.float32)
-    lowered = jax.jit(jax.vmap(train, in_axes=(0, None, None))).lower(keys, table, None)
+    args, axes = (None, None) if approval is None else approval.arguments()
+    lowered = jax.jit(jax.vmap(train, in_axes=(0, axes, None))).lower(keys, args, None)
     assert_no_lapack(lowered)
 
 
 def test_loan_training_program_has_no_lapack():
     params = loan.make_params()
-    train = loan_pg.make_train(loan_pg.LoanPGConfig(), params, "overseer", 1, num_updates=4)
+    train = loan_pg.make_train(loan_pg.LoanPGConfig(), params, FactOverseer(), 1, num_updates=4)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(2)])
     assert_no_lapack(jax.jit(jax.vmap(train)).lower(keys))
 
@@ -67,7 +71,7 @@ def test_loan_training_program_has_no_lapack():
 def test_orthogonal_init_equals_qr_with_positive_diagonal():
     for n_in, n_out in [(49, 64), (64, 64), (64, 5), (64, 1), (3, 7)]:
         key = jax.random.PRNGKey(n_in * 100 + n_out)
-        got = np.asarray(ppo.orthogonal(key, n_in, n_out, 2.0))
+        got = np.asarray(orthogonal(key, n_in, n_out, 2.0))
         z = np.asarray(jax.random.normal(key, (max(n_in, n_out), min(n_in, n_out)), jnp.float32))
         q, r = np.linalg.qr(z.astype(np.float64))
         q = q * np.sign(np.diag(r))

@@ -16,11 +16,20 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
+from monarl.algos.exact.study import build_approval
+from monarl.algos.networks import apply_mlp
+from monarl.algos.ppo import run as ppo_run
+from monarl.approval import ApprovalConfig
 from monarl.approval.trusted import trusted_approval
-from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs import EnvConfig
+from monarl.envs import camera_dropbox as cd
 from monarl.envs.camera_dropbox import state_index as lookup
 from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
 from monarl.tabular.evaluate import evaluate
+from monarl.tabular.tables import observations
+
+PAPER = EnvConfig.of()
+METRICS = ppo.metrics_of(PAPER)
 
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
 TINY_STEPS = 3 * 8 * 16  # three updates: evaluation points at 0, 128, 256, 384 steps
@@ -155,8 +164,8 @@ def test_table_index_matches_tabular_index_of(tables, params, dense):
         np.testing.assert_array_equal(got, host)
     # Every table state maps to itself, ENDED included.
     every = cd.EnvState(
-        agent=jnp.asarray(tables.agent),
-        grid=jnp.asarray(tables.grid),
+        agent=jnp.asarray(tables.states.agent),
+        grid=jnp.asarray(tables.states.grid),
         ended=jnp.arange(tables.num_states) == tables.ended,
         t=jnp.zeros(tables.num_states, jnp.int32),
     )
@@ -181,13 +190,14 @@ def test_approval_lookup_equals_table_at_random_states(tables, params):
 
 
 def test_exact_evaluation_in_jax_equals_evaluate(tables):
-    arrays = ppo.eval_arrays(tables, cd.make_params())
+    arrays = ppo.eval_arrays(tables, cd.observe, cd.make_params())
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(tables.max_steps, tables.num_states, tables.num_actions)) * 2
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    got = jax.jit(ppo.exact_evaluation)(jnp.asarray(probs, jnp.float32), arrays)
+    got = jax.jit(lambda p, a: ppo.exact_evaluation(p, a, cd.OUTCOMES))(
+        jnp.asarray(probs, jnp.float32), arrays)
     want = evaluate(tables, probs).as_dicts()[0]
-    for name in ppo.METRICS:
+    for name in METRICS:
         assert float(got[name]) == pytest.approx(want[name], abs=2e-5), name
 
 
@@ -198,15 +208,15 @@ def test_policy_table_on_reachable_pairs_gives_the_full_table_result(tables, par
     # Perturb the output layer so the policy is far from uniform.
     actor = [dict(layer) for layer in net.actor]
     actor[-1]["w"] = jax.random.normal(jax.random.PRNGKey(5), actor[-1]["w"].shape) * 3
-    arrays = ppo.eval_arrays(tables, params)
-    got = ppo.evaluate_actor(actor, arrays, config.activation, tables.max_steps)
+    arrays = ppo.eval_arrays(tables, cd.observe, params)
+    got = ppo.evaluate_actor(actor, arrays, config.activation, tables.max_steps, cd.OUTCOMES)
     t, s = np.meshgrid(np.arange(tables.max_steps), np.arange(tables.num_states), indexing="ij")
-    obs = ppo.table_observations(tables, params, t.ravel(), s.ravel())
-    probs = np.asarray(jax.nn.softmax(ppo.apply_mlp(actor, obs, config.activation)))
+    obs = observations(tables, cd.observe, params, t.ravel(), s.ravel())
+    probs = np.asarray(jax.nn.softmax(apply_mlp(actor, obs, config.activation)))
     probs = probs.reshape(tables.max_steps, tables.num_states, -1).astype(np.float64)
     want = evaluate(tables, probs).as_dicts()[0]
     greedy = evaluate(tables, probs.argmax(-1)).as_dicts()[0]
-    for name in ppo.METRICS:
+    for name in METRICS:
         assert float(got[name]) == pytest.approx(want[name], abs=2e-5), name
         assert float(got[f"greedy_{name}"]) == pytest.approx(greedy[name], abs=2e-5), name
 
@@ -237,7 +247,7 @@ def check_result(result, seeds=2):
     assert len(result["per_seed"]) == seeds
     assert result["wall_seconds"] > 0 and result["env_steps_per_second"] > 0
     for row in [result["final"], *result["per_seed"]]:
-        for name in ppo.METRICS:
+        for name in METRICS:
             assert math.isfinite(row[name]), name
         assert row["fail"] + row["intended"] + row["hack"] == pytest.approx(1.0, abs=1e-5)
     curves = result["curves"]
@@ -275,7 +285,7 @@ def test_same_seed_same_numbers(mona_runs):
 @pytest.mark.slow
 def test_same_seed_same_numbers_after_recompiling(mona_runs):
     """A fresh process compiles afresh; emulate it by clearing the program cache."""
-    ppo._COMPILED.clear()
+    ppo_run._COMPILED.clear()
     again = ppo.run_ppo(approval="trusted", horizon=1, seeds=2, steps=TINY_STEPS, **TINY)
     assert again["per_seed"] == mona_runs[0]["per_seed"]
 
@@ -291,14 +301,17 @@ def test_untrained_policy_is_evaluated_at_step_zero(ordinary_run, mona_runs):
 def test_train_function_with_fixed_horizon_and_warm_start(tables, params):
     """make_train with M = 3 (three critic heads) runs under vmap, and init_actor is used."""
     config = ppo.PPOConfig(total_steps=2 * 128, **TINY)
-    table = trusted_approval(tables).astype(np.float32)
-    train = ppo.make_train(config, params, approval_table=table, horizon=3, tables=tables)
+    approval = build_approval(PAPER, ApprovalConfig.of("trusted"), [0])
+    args, _ = approval.arguments()
+    np.testing.assert_array_equal(np.asarray(args[0]), trusted_approval(tables).astype(np.float32))
+    train = ppo.make_train(config, PAPER, approval, horizon=3)
     key = jax.random.PRNGKey(0)
     donor = ppo.init_params(jax.random.PRNGKey(99), config, cd.observation_size(params), 4, 1)
-    out = jax.jit(train)(key, None, donor.actor)
+    out = jax.jit(train)(key, args, donor.actor)
     assert out["params"].critic[-1]["w"].shape[-1] == 3
-    arrays = ppo.eval_arrays(tables, params)
-    start = ppo.evaluate_actor(donor.actor, arrays, config.activation, tables.max_steps)
+    arrays = ppo.eval_arrays(tables, cd.observe, params)
+    start = ppo.evaluate_actor(donor.actor, arrays, config.activation, tables.max_steps,
+                               cd.OUTCOMES)
     assert float(out["curve"]["hack"][0]) == pytest.approx(float(start["hack"]), abs=1e-6)
     assert np.all(np.isfinite(np.asarray(out["curve"]["value_loss"][1:])))
 
@@ -311,14 +324,14 @@ def test_loss_raises_the_probability_of_actions_with_positive_advantage(normaliz
     net = ppo.init_params(jax.random.PRNGKey(0), config, 3, 2, 1)
     obs = jax.random.normal(jax.random.PRNGKey(1), (32, 3))
     action = jnp.arange(32) % 2
-    logp_all = jax.nn.log_softmax(ppo.apply_mlp(net.actor, obs, config.activation))
+    logp_all = jax.nn.log_softmax(apply_mlp(net.actor, obs, config.activation))
     batch = {"obs": obs, "action": action,
              "logp": jnp.take_along_axis(logp_all, action[:, None], axis=1)[:, 0],
              "adv": jnp.where(action == 0, 1.0, -1.0), "targets": jnp.zeros((32, 1))}
     grads, _ = jax.grad(ppo.ppo_loss, has_aux=True)(net, batch, jnp.asarray(0.0), config)
     stepped = jax.tree_util.tree_map(lambda p, g: p - 0.05 * g, net, grads)
-    before = jax.nn.softmax(ppo.apply_mlp(net.actor, obs, config.activation))[:, 0]
-    after = jax.nn.softmax(ppo.apply_mlp(stepped.actor, obs, config.activation))[:, 0]
+    before = jax.nn.softmax(apply_mlp(net.actor, obs, config.activation))[:, 0]
+    after = jax.nn.softmax(apply_mlp(stepped.actor, obs, config.activation))[:, 0]
     assert float(jnp.mean(after - before)) > 1e-3
     assert bool(jnp.all(after > before))
 

@@ -17,29 +17,48 @@ import numpy as np
 import pytest
 
 from monarl.algos import ppo
-from monarl.algos.exact.study import tables_for
-from monarl.approval import build_approval
-from monarl.core.config import ApprovalConfig, ConfigError, EnvConfig
+from monarl.algos.exact.study import build_approval, exact_study
+from monarl.algos.ppo import run as ppo_run
+from monarl.approval import ApprovalConfig
+from monarl.approval.table import TableApproval
+from monarl.core.config import ConfigError
+from monarl.envs import EnvConfig
+
+PAPER = EnvConfig.of()
 
 TINY = {"num_envs": 8, "num_steps": 16, "num_epochs": 1, "num_minibatches": 2, "eval_every": 128}
 TINY_STEPS = 3 * 8 * 16
 
 SHARED_KINDS = [
-    ApprovalConfig(kind="trusted"),
-    ApprovalConfig(kind="misspecified", misspec=0.5),
-    ApprovalConfig(kind="evaluator-rl", evaluator_steps=8),
-    ApprovalConfig(kind="continuation"),
-    ApprovalConfig(kind="leak", leak=0.1),
+    ApprovalConfig.of(kind="trusted"),
+    ApprovalConfig.of(kind="misspecified", misspec=0.5),
+    ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=8),
+    ApprovalConfig.of(kind="continuation"),
+    ApprovalConfig.of(kind="leak", leak=0.1),
 ]
 PER_SEED_KINDS = [
-    ApprovalConfig(kind="learned", labels=64),
-    ApprovalConfig(kind="trusted", noise=0.5),
-    ApprovalConfig(kind="evaluator-rl", evaluator_steps=8, noise=0.25, noise_per="step"),
+    ApprovalConfig.of(kind="learned", labels=64),
+    ApprovalConfig.of(kind="trusted", noise=0.5),
+    ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=8, noise=0.25, noise_per="step"),
 ]
 
 
 def noop(_steps: int) -> None:
     pass
+
+
+def noise_of(config: ApprovalConfig) -> float:
+    return config.setting("noise", 0.0)
+
+
+def trained(config: ApprovalConfig, seeds: list[int]) -> np.ndarray:
+    """The float32 table(s) PPO trains on for ``config`` and these seeds."""
+    return build_approval(PAPER, config, seeds).trained_tables()
+
+
+def table(config: ApprovalConfig, seed: int) -> np.ndarray:
+    """The exact solver's table of ``config`` for one seed."""
+    return build_approval(PAPER, config, [seed]).table(seed)
 
 
 def run(approval, seeds=2, env=None, progress_calls=None, **kwargs):
@@ -50,7 +69,7 @@ def run(approval, seeds=2, env=None, progress_calls=None, **kwargs):
 
 @pytest.fixture(scope="module")
 def tables():
-    return tables_for(EnvConfig())
+    return EnvConfig.of().tables()
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,55 +79,54 @@ def tables():
 
 @pytest.mark.parametrize("config", SHARED_KINDS, ids=lambda c: c.kind)
 def test_shared_table_equals_build_approval(tables, config):
-    got = ppo.approval_tables(tables, config, seeds=[3, 4])
+    got = trained(config, [3, 4])
     assert got.shape == (50, tables.num_states, 4) and got.dtype == np.float32
-    np.testing.assert_array_equal(got, build_approval(tables, config, 3).astype(np.float32))
+    np.testing.assert_array_equal(got, table(config, 3).astype(np.float32))
 
 
-@pytest.mark.parametrize("config", PER_SEED_KINDS, ids=lambda c: f"{c.kind}-{c.noise}")
+@pytest.mark.parametrize("config", PER_SEED_KINDS, ids=lambda c: f"{c.kind}-{noise_of(c)}")
 def test_per_seed_tables_equal_build_approval_with_the_training_seed(tables, config):
-    got = ppo.approval_tables(tables, config, seeds=[3, 4])
+    got = trained(config, [3, 4])
     assert got.shape == (2, 50, tables.num_states, 4)
     for i, seed in enumerate([3, 4]):
-        np.testing.assert_array_equal(
-            got[i], build_approval(tables, config, seed).astype(np.float32))
+        np.testing.assert_array_equal(got[i], table(config, seed).astype(np.float32))
     assert not np.array_equal(got[0], got[1])
 
 
 def test_none_has_no_table_and_string_form_matches_config(tables):
-    assert ppo.approval_tables(tables, "none") is None
+    assert build_approval(PAPER, ApprovalConfig.of("none"), [0]) is None
+    assert ppo.approval_config("trusted", 0.5, "step") == ApprovalConfig.of(
+        kind="trusted", noise=0.5, noise_per="step")
     np.testing.assert_array_equal(
-        ppo.approval_tables(tables, "trusted", 0.5, [1, 2], "step"),
-        ppo.approval_tables(tables, ApprovalConfig(kind="trusted", noise=0.5, noise_per="step"),
-                            seeds=[1, 2]))
+        trained(ppo.approval_config("trusted", 0.5, "step"), [1, 2]),
+        trained(ApprovalConfig.of(kind="trusted", noise=0.5, noise_per="step"), [1, 2]))
 
 
 def test_evaluator_critic_starts_from_the_trusted_table(tables):
-    critic = ApprovalConfig(kind="evaluator-rl", evaluator_steps=4, evaluator_lr=0.1,
-                            noise=0.5)
+    critic = ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=4, evaluator_lr=0.1,
+                               noise=0.5)
     np.testing.assert_array_equal(
-        ppo.approval_tables(tables, critic, seeds=[0, 1]),
-        ppo.approval_tables(tables, ApprovalConfig(kind="trusted", noise=0.5), seeds=[0, 1]))
+        trained(critic, [0, 1]), trained(ApprovalConfig.of(kind="trusted", noise=0.5), [0, 1]))
     # V_0 is the (noisy) trusted value whose advantage is that table
     from monarl.approval.trusted import advantage_approval
 
-    values = ppo.evaluator_start_values(tables, critic, [0, 1])
+    values = build_approval(PAPER, critic, [0, 1]).start_values
     assert values.shape == (2, 51, tables.num_states)
     np.testing.assert_allclose(
         advantage_approval(tables, values[1].astype(np.float64)),
-        build_approval(tables, ApprovalConfig(kind="trusted", noise=0.5), 1), atol=1e-5)
+        table(ApprovalConfig.of(kind="trusted", noise=0.5), 1), atol=1e-5)
 
 
 def test_bad_approval_input_fails_before_work():
     with pytest.raises(ConfigError, match="misspec=1.5"):
-        ppo.run_ppo(approval=ApprovalConfig(kind="misspecified", misspec=1.5), seeds=1, steps=8)
+        ppo.run_ppo(approval=ApprovalConfig.of(kind="misspecified", misspec=1.5), seeds=1,
+                    steps=8)
     with pytest.raises(ConfigError, match="give the noise inside the ApprovalConfig"):
-        ppo.run_ppo(approval=ApprovalConfig(kind="trusted"), noise=0.5, seeds=1, steps=8)
+        ppo.run_ppo(approval=ApprovalConfig.of(kind="trusted"), noise=0.5, seeds=1, steps=8)
     with pytest.raises(ConfigError, match="noise needs approval='trusted'"):
         ppo.run_ppo(approval="continuation", noise=0.5, seeds=1, steps=8)
     with pytest.raises(ConfigError, match="evaluator_lr"):
-        build_approval(tables_for(EnvConfig()),
-                       ApprovalConfig(kind="evaluator-rl", evaluator_lr=0.5))
+        exact_study(PAPER, ApprovalConfig.of(kind="evaluator-rl", evaluator_lr=0.5), [1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -118,11 +136,11 @@ def test_bad_approval_input_fails_before_work():
 
 @pytest.fixture(scope="module")
 def kind_runs():
-    before = len(ppo._COMPILED)
+    before = len(ppo_run._COMPILED)
     runs = {}
     for config in SHARED_KINDS + PER_SEED_KINDS:
-        runs[(config.kind, config.noise)] = run(config)
-    return runs, len(ppo._COMPILED) - before
+        runs[(config.kind, noise_of(config))] = run(config)
+    return runs, len(ppo_run._COMPILED) - before
 
 
 def test_every_kind_trains_and_kinds_share_two_programs(kind_runs):
@@ -131,7 +149,8 @@ def test_every_kind_trains_and_kinds_share_two_programs(kind_runs):
     for (kind, noise), result in runs.items():
         assert result["config"]["approval"] == kind
         assert result["config"]["approval_config"]["kind"] == kind
-        assert result["config"]["approval_config"]["noise"] == noise
+        assert result["config"]["approval_config"].get("noise", 0.0) == noise
+        assert result["config"]["noise"] == noise
         assert result["curves"]["env_steps"] == [0, 128, 256, 384]
         for row in result["per_seed"]:
             assert row["fail"] + row["intended"] + row["hack"] == pytest.approx(1.0, abs=1e-5)
@@ -144,13 +163,14 @@ def test_every_kind_trains_and_kinds_share_two_programs(kind_runs):
 def test_an_approval_replaces_the_observed_reward(kind_runs, monkeypatch):
     """PPO trains on the approval alone (it already contains the step's observed reward): an
     approval table that *is* the observed reward trains exactly as the bare observed reward."""
-    def observed_table(tables, config, noise=0.0, seeds=None, noise_per="state"):
+    def observed_table(self):
+        tables = self.tables
         return np.broadcast_to(tables.reward_table("observed"),
-                               (tables.max_steps,) + tables.next_state.shape).astype(np.float32)
+                               (tables.max_steps,) + tables.successor.shape).astype(np.float32)
 
     plain = run("none")
-    monkeypatch.setattr(ppo, "approval_tables", observed_table)
-    as_approval = run(ApprovalConfig(kind="trusted"))  # the shared-table program of kind_runs
+    monkeypatch.setattr(TableApproval, "trained_tables", observed_table)
+    as_approval = run(ApprovalConfig.of(kind="trusted"))  # the shared-table program of kind_runs
     np.testing.assert_array_equal(np.asarray(as_approval["curves"]["true_return"]),
                                   np.asarray(plain["curves"]["true_return"]))
     assert as_approval["per_seed"] == plain["per_seed"]
@@ -158,9 +178,9 @@ def test_an_approval_replaces_the_observed_reward(kind_runs, monkeypatch):
 
 def test_progress_reaches_the_callback_of_each_call_through_a_cached_program(kind_runs):
     seen: list[int] = []
-    before = len(ppo._COMPILED)
-    run(ApprovalConfig(kind="continuation"), progress_calls=seen)
-    assert len(ppo._COMPILED) == before  # the shared-table program of kind_runs, reused
+    before = len(ppo_run._COMPILED)
+    run(ApprovalConfig.of(kind="continuation"), progress_calls=seen)
+    assert len(ppo_run._COMPILED) == before  # the shared-table program of kind_runs, reused
     assert seen == [0, 128, 256, 384]
 
 
@@ -183,8 +203,8 @@ def test_learned_reports_approval_quality(kind_runs):
 
 def test_evaluator_critic_with_k_0_or_lr_0_is_trusted_mona(kind_runs):
     trusted = kind_runs[0][("trusted", 0.0)]
-    for critic in (ApprovalConfig(kind="evaluator-rl", evaluator_steps=0, evaluator_lr=0.5),
-                   ApprovalConfig(kind="evaluator-rl", evaluator_steps=10, evaluator_lr=0.0)):
+    for critic in (ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=0, evaluator_lr=0.5),
+                   ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=10, evaluator_lr=0.0)):
         result = run(critic)
         assert result["per_seed"] == trusted["per_seed"]
         for name, values in trusted["curves"].items():
@@ -198,13 +218,13 @@ def test_evaluator_critic_learns_where_states_repeat():
     env = {"max_steps": 6}
     out = {}
     for k, lr in ((0, 1.0), (50, 1.0)):
-        approval = ApprovalConfig(kind="evaluator-rl", evaluator_steps=k, evaluator_lr=lr)
+        approval = ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=k, evaluator_lr=lr)
         result, info = ppo.train_seeds(env, approval, horizon=1, seeds=2, steps=TINY_STEPS,
                                        **TINY)
-        out[k] = (ppo.summarize(result, info), np.asarray(result["evaluator_delta"]))
+        out[k] = (ppo.summarize(result, info), np.asarray(result["approval_state"]))
     assert not np.any(out[0][1])  # k = 0: the evaluator never moves
     delta = out[50][1]
-    assert delta.shape == (2, 7, tables_for(EnvConfig(max_steps=6)).num_states)
+    assert delta.shape == (2, 7, EnvConfig.of(max_steps=6).tables().num_states)
     assert np.any(delta) and np.all(delta[:, -1] == 0)  # V_e(T, .) stays 0
     assert out[0][0]["per_seed"] != out[50][0]["per_seed"]
 
@@ -268,7 +288,7 @@ def test_experiment_file_runs_every_kind_with_its_full_config(tmp_path, kind_run
         # trusted MONA. Up to float32 rounding: in the full suite the two paths may run
         # differently compiled programs (a CI run differed in the 8th digit); different tables
         # or seeds would change the trained policies, far beyond this tolerance
-        key = ("trusted", 0.0) if critic else (approval["kind"], approval["noise"])
+        key = ("trusted", 0.0) if critic else (approval["kind"], approval.get("noise", 0.0))
         want = runs[key]["per_seed"][spec.seed]
         for metric in ("true_return", "hack", "intended"):
             got = summary["final"][metric]
@@ -324,16 +344,13 @@ def test_evaluator_critic_program_has_no_lapack(tables):
     import jax
     import jax.numpy as jnp
 
-    from monarl.envs.camera_dropbox import rules as cd
-
     config = ppo.PPOConfig(total_steps=TINY_STEPS, **TINY)
-    train = ppo.make_train(config, cd.make_params(), horizon=1, tables=tables)
+    critic = build_approval(PAPER, ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=3,
+                                                     evaluator_lr=0.5, noise=0.5), [0, 1])
+    train = ppo.make_train(config, PAPER, critic, horizon=1, tables=tables)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in range(2)])
-    table = jnp.zeros((50, tables.num_states, 4), jnp.float32)
-    critic = ppo.EvaluatorArgs(values=jnp.zeros((2, 51, tables.num_states), jnp.float32),
-                               lr=jnp.asarray(0.5), steps=jnp.asarray(3, jnp.int32))
-    axes = ppo.EvaluatorArgs(values=0, lr=None, steps=None)
-    lowered = jax.jit(jax.vmap(train, in_axes=(0, None, None, axes))).lower(
-        keys, table, None, critic)
+    args, axes = critic.arguments()
+    assert axes[3] == 0  # per-seed starting values (noise per state)
+    lowered = jax.jit(jax.vmap(train, in_axes=(0, axes, None))).lower(keys, args, None)
     targets = set(re.findall(r"custom_call\s+@([\w.]+)", lowered.as_text()))
     assert not [t for t in targets if "lapack" in t.lower()], targets

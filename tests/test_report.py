@@ -7,9 +7,11 @@ import json
 
 import pytest
 
+from monarl.algos import TRAINERS
 from monarl.cli.app import main
 from monarl.core.config import ConfigError
-from monarl.experiments import algorithms, query
+from monarl.core.protocols import TrainerSpec
+from monarl.experiments import query
 from monarl.experiments import spec as spec_mod
 from monarl.experiments import sweep as sweep_mod
 from monarl.experiments.spec import parse_sweep
@@ -58,16 +60,17 @@ def _run_curvy(runs, ctx):
 
 @pytest.fixture()
 def curvy():
-    algo = algorithms.Algorithm(
+    """A trainer registered at run time (in this process only: the sweep runs in-process)."""
+    algo = TRAINERS.register(TrainerSpec(
         name="curvy",
-        description="test learner",
-        loader=lambda: (spec_mod.dataclass_section("curvy", CurveSettings), _run_curvy),
+        summary="test learner",
+        section="curvy",
+        settings=CurveSettings,
+        runner=f"{__name__}:_run_curvy",
         steps=lambda run: run.settings.total_steps,
-    )
-    algorithms.register(algo)
+    ))
     yield algo
-    algorithms.REGISTRY.pop("curvy", None)
-    spec_mod.SECTIONS.pop("curvy", None)
+    TRAINERS._loaded.pop("curvy", None)
     spec_mod._DEFAULTS.pop("curvy", None)
 
 

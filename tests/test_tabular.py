@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from monarl.envs.camera_dropbox import rules as cd
+from monarl.envs import camera_dropbox as cd
 from monarl.envs.camera_dropbox.tables import TooLargeError, compile_camera_dropbox, count_states
 
 
@@ -15,7 +15,8 @@ def test_paper_counts(paper_tables):
     assert len(paper_tables.initial) == 84
     assert count_states(4, 4, 2) == 1937
     assert paper_tables.ended == 1936
-    assert (paper_tables.next_state[paper_tables.ended] == paper_tables.ended).all()
+    assert (paper_tables.successor[paper_tables.ended] == paper_tables.ended).all()
+    assert paper_tables.deterministic and paper_tables.next_state.shape == (1937, 4, 1)
 
 
 def test_tables_agree_with_jax_step_on_random_trajectories(paper_params, paper_tables):
@@ -24,7 +25,7 @@ def test_tables_agree_with_jax_step_on_random_trajectories(paper_params, paper_t
     rng = np.random.default_rng(0)
     step = jax.jit(cd.step)
     key = jax.random.PRNGKey(0)
-    obs_r, true_r = paper_tables.observed_reward, paper_tables.true_reward
+    obs_r, true_r = paper_tables.reward_table("observed"), paper_tables.reward_table("true")
     checked = 0
     for episode in range(40):
         _, state = cd.reset(jax.random.PRNGKey(episode), paper_params)
@@ -33,10 +34,10 @@ def test_tables_agree_with_jax_step_on_random_trajectories(paper_params, paper_t
         for _t in range(paper_params.max_steps):
             action = int(rng.integers(4))
             _, state, reward, term, trunc, info = step(key, state, action, paper_params)
-            nxt = int(paper_tables.next_state[index, action])
+            nxt = int(paper_tables.successor[index, action])
             assert nxt == paper_tables.index_of(state)
-            assert float(reward) == pytest.approx(obs_r[nxt], abs=1e-6)
-            assert float(info["true_reward"]) == pytest.approx(true_r[nxt], abs=1e-6)
+            assert float(reward) == pytest.approx(obs_r[index, action], abs=1e-6)
+            assert float(info["true_reward"]) == pytest.approx(true_r[index, action], abs=1e-6)
             assert bool(term) == (nxt == paper_tables.ended and index != paper_tables.ended)
             if term or trunc:
                 last = index if term else nxt
@@ -53,8 +54,9 @@ def _reachable(tables) -> np.ndarray:
     reach[tables.initial] = True
     while True:
         grown = reach.copy()
-        grown[tables.next_state[reach].ravel()] = True
+        grown[tables.successor[reach].ravel()] = True
         if np.array_equal(grown, reach):
+            np.testing.assert_array_equal(reach, tables.reachable())  # the tables' own
             return reach
         reach = grown
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from monarl.algos.exact.study import exact_study
-from monarl.approval import trusted
-from monarl.core.config import ApprovalConfig, EnvConfig
+from monarl.approval import ApprovalConfig, trusted
+from monarl.envs import EnvConfig
 from monarl.tabular import value_iteration as vi
 from monarl.tabular.evaluate import evaluate
 
@@ -28,7 +28,8 @@ def test_true_optimum_is_intended(paper_tables):
 
 
 def test_exact_approval_threshold():
-    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted"), list(range(1, 51)) + [None],
+    study = exact_study(EnvConfig.of(), ApprovalConfig.of(kind="trusted"),
+                        list(range(1, 51)) + [None],
                         seeds=3)
     by_h = {r["horizon"]: r for r in study["results"]}
     for m in range(1, 9):
@@ -41,7 +42,7 @@ def test_exact_approval_threshold():
 
 
 def test_noisy_approval_short_horizon_fails_often():
-    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted", noise=0.5), [1, 4, 50],
+    study = exact_study(EnvConfig.of(), ApprovalConfig.of(kind="trusted", noise=0.5), [1, 4, 50],
                         seeds=10)
     by_h = {r["horizon"]: r for r in study["results"]}
     assert 0.35 < by_h[1]["fail"] < 0.75  # reference 0.56
@@ -60,7 +61,7 @@ def test_noisy_overseer_matches_reference_within_seed_noise():
     are nearly all-or-nothing at M >= 12, so a 10-seed mean moves by ~0.14 (one SD); each entry
     must lie within 3 SD of the difference of two such means (ours over 30 seeds)."""
     horizons = list(REFERENCE_SIGMA_HALF)
-    study = exact_study(EnvConfig(), ApprovalConfig(kind="trusted", noise=0.5), horizons,
+    study = exact_study(EnvConfig.of(), ApprovalConfig.of(kind="trusted", noise=0.5), horizons,
                         seeds=30, with_baselines=False)
     for row in study["results"]:
         per_seed = np.array([[s[k] for k in ("fail", "intended", "hack")]
@@ -118,7 +119,7 @@ def test_policy_window_matches_brute_force(paper_tables, observed_per_step):
     reward = trusted.trusted_approval(paper_tables, 0.5, 1)
     m = 5
     policy = vi.solve(paper_tables, reward, m, seeds=0, window="policy", tie_break="first")[0]
-    nxt = paper_tables.next_state
+    nxt = paper_tables.successor
     steps = paper_tables.max_steps
     for t in (0, 10, 44, 48):
         tail = np.zeros(paper_tables.num_states)

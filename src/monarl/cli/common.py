@@ -176,6 +176,10 @@ def option_message(message: str, options: dict[str, str] | None = None) -> str:
     if not match:
         return message
     section, field, rest = match.groups()
+    # settings named inside the message ("exceeds the step limit env.max_steps=50") too
+    rest = re.sub(r"\b(?:env|approval)\.([a-z_]+)=",
+                  lambda m: f"{options[m.group(1)]}=" if m.group(1) in options else m.group(0),
+                  rest)
     if field in options and section in (None, "env", "approval"):
         return f"{options[field]}{rest}"
     if field == "kind" and section in (None, "approval"):

@@ -44,6 +44,10 @@ Reward = _choices(ExactSettings, "reward", "Reward")
 TieBreak = _choices(ExactSettings, "tie_break", "TieBreak")
 Window = _choices(ExactSettings, "window", "Window")
 
+SOLVE_OPTIONS = {"horizons": "--horizons", "reward": "--reward", "tie_break": "--tie-break",
+                 "window": "--window"}
+"""The exact solver's settings and the horizon list, by the options that set them."""
+
 
 def solve(
     env_name: Annotated[str, typer.Argument(metavar="ENV", help=ENV_HELP)] = "camera-dropbox",
@@ -124,13 +128,13 @@ def solve(
         settings.validate("")
         horizon_list = parse_horizons(horizons or f"1-{env.max_steps}", env.max_steps)
     except ConfigError as exc:
-        fail(option_message(str(exc)))
+        fail(option_message(str(exc), SOLVE_OPTIONS))
     if seeds < 1:
         fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
     try:
         check_reward(settings.reward, approval_cfg.kind)
     except ConfigError as exc:
-        fail(option_message(str(exc)).replace("'", ""))
+        fail(option_message(str(exc), SOLVE_OPTIONS).replace("'", ""))
     try:
         check(env, approval_cfg, TRAINERS.get("exact"))
     except CheckError as exc:
@@ -138,7 +142,7 @@ def solve(
             reason = exc.problem.split(": ", 1)[-1]
             fail(f"{check_message(exc).split(' ')[0]} is invalid for monarl solve: {reason}; "
                  "use monarl train")
-        fail(check_message(exc))
+        fail(check_message(exc, SOLVE_OPTIONS))
     check_writable_target(json_path, "--json")
     if out is not None and out.exists() and not out.is_dir():
         fail(f"--out {str(out)!r} exists and is not a directory")

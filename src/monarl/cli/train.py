@@ -168,7 +168,7 @@ def train(
     try:
         runs = build_runs(config, seeds, seed_offset)
     except ConfigError as exc:
-        message = check_message(exc)
+        message = check_message(exc, {"horizon": "--horizon"})
         if message.startswith(f"--set {trainer.section}."):  # the trainer's own settings
             message = "--set " + message[len(f"--set {trainer.section}."):]
         if message.startswith("--set total_steps="):

@@ -129,8 +129,9 @@ def _curves(records: list[dict[str, Any]]) -> dict[str, Any]:
 def train_json(runs: list[RunSpec], records: list[dict[str, Any]], wall: float,
                stored: bool = False) -> dict[str, Any]:
     """The JSON of ``monarl train --json`` for one condition's records: ``final`` (mean over
-    seeds of the trainer's headline metrics), ``final_ci95`` (the trainer's interval:
-    Student-t half-widths, or percentile-bootstrap ``[low, high]``), ``final_greedy`` (where
+    seeds of the trainer's headline metrics, then its other metrics), ``final_ci95`` (the
+    trainer's interval: Student-t half-widths, or percentile-bootstrap ``[low, high]``),
+    ``final_greedy`` (where
     the runs measured the argmax policy), ``per_seed``, ``steps``, ``seeds``,
     ``wall_seconds``, ``env_steps_per_second``, ``curves``, ``config`` (the run config, seeds
     instead of one seed), and where measured ``approval_quality``, ``overseer``, ``bounds``;
@@ -139,8 +140,12 @@ def train_json(runs: list[RunSpec], records: list[dict[str, Any]], wall: float,
     per_seed = [{"seed": r["config"]["seed"], **r["final"]} for r in records]
     numeric = [k for k in (per_seed[0] if per_seed else {}) if k != "seed"
                and all(_numeric(p.get(k)) for p in per_seed)]
-    headline = [m for m in (trainer.headline(runs[0].env.spec) if trainer.headline else numeric)
-                if m in numeric]
+    first = [m for m in (trainer.headline(runs[0].env.spec) if trainer.headline else numeric)
+             if m in numeric]
+    # the headline first, then every other metric of the policy (the argmax policy's and the
+    # approval's own measurements have keys of their own below)
+    headline = first + [m for m in numeric if m not in first
+                        and not m.startswith(("greedy_", "approval_"))]
 
     def values(name: str) -> np.ndarray:
         return np.asarray([p[name] for p in per_seed], np.float64)

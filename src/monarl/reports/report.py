@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 
 from monarl.algos import TRAINERS
+from monarl.approval import APPROVALS
+from monarl.core.config import ConfigError, field_names
 from monarl.core.stats import bootstrap_ci, diff_ci
 from monarl.experiments.query import flatten, load_runs
 from monarl.experiments.spec import SpecError, default_store, load_sweep
@@ -140,8 +142,10 @@ def build_report(
     conds = list(conditions.values())
     flat = [flatten(c["config"]) for c in conds]
     keys = sorted({k for f in flat for k in f})
-    varying = [k for k in keys if len({json.dumps(f.get(k)) for f in flat}) > 1]
-    fixed = {k: flat[0].get(k) for k in keys if k not in varying}
+    # A field that only some conditions have (an approval kind's own setting, another
+    # environment's) varies only if the conditions that have it disagree.
+    varying = [k for k in keys if len({json.dumps(f[k]) for f in flat if k in f}) > 1]
+    fixed = {k: next(f[k] for f in flat if k in f) for k in keys if k not in varying}
     horizon_swept = "horizon" in varying
 
     # Named variants label themselves; beside the name, show only the fields where a condition
@@ -149,8 +153,9 @@ def build_report(
     # usual value in any one condition).
     usual = {}
     for k in varying:
-        value, count = Counter(json.dumps(f.get(k)) for f in flat).most_common(1)[0]
-        if count * 2 > len(flat):  # a majority value; with ties every field is shown
+        having = [f for f in flat if k in f]
+        value, count = Counter(json.dumps(f[k]) for f in having).most_common(1)[0]
+        if count * 2 > len(having):  # a majority value; with ties every field is shown
             usual[k] = value
     out_conditions = []
     for cond, f in zip(conds, flat, strict=True):
@@ -158,7 +163,7 @@ def build_report(
         shown = (
             [k for k in varying if json.dumps(f.get(k)) != usual.get(k)] if variant else varying
         )
-        shown = [k for k in shown if _applies(k, f)]
+        shown = [k for k in shown if k in f and _applies(k, f)]
         desc = ", ".join(f"{k}={_fmt_value(f.get(k))}" for k in shown)
         label = f"{variant}: {desc}" if variant and desc else (variant or desc or "all runs")
         metrics = {}
@@ -332,7 +337,9 @@ def _curves(
     store: Store, conditions: list[dict[str, Any]], names: str | None = None
 ) -> list[dict[str, Any]]:
     """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition: of the
-    outcome fractions and returns, or (``names="all"``) of every numeric metric logged."""
+    outcome fractions and returns, or (``names="all"``) of every numeric metric logged that
+    the runs also report at the end (training diagnostics such as ``kl`` are logged, not
+    plotted)."""
     out = []
     for cond in conditions:
         per_seed = []
@@ -356,6 +363,7 @@ def _curves(
                         for k, v in line.items()
                         if k != "env_steps"
                         and k not in wanted
+                        and k in cond["metrics"]  # the runs' own metrics, not diagnostics
                         and isinstance(v, int | float)
                         and not isinstance(v, bool)
                     ]
@@ -416,11 +424,14 @@ def _applies(key: str, flat: dict[str, Any]) -> bool:
     """Whether a varying field means anything for this condition: an approval strength that
     does not apply to the condition's approval kind (``overseer_steps`` of ordinary RL) is
     left out of its label."""
-    if not key.startswith("approval."):
+    field = key.split(".", 1)[1] if key.startswith("approval.") else None
+    if field is None or field == "kind":
         return True
-    from monarl.core.config import ApprovalConfig
-
-    return ApprovalConfig.applies(key.split(".", 1)[1], flat.get("approval.kind"))
+    try:
+        spec = APPROVALS.get(flat.get("approval.kind", "none"))
+    except ConfigError:
+        return True  # a plugin this process cannot import: show what the run config says
+    return field in field_names(spec.settings)
 
 
 QUALITY_COLUMNS = (

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from monarl.algos import TRAINERS
+from monarl.algos.check import check
 from monarl.approval import ApprovalConfig, build
 from monarl.approval.base import Approval, BuildContext
 from monarl.core.config import ConfigError, check_reward
@@ -92,6 +94,7 @@ def exact_study(env: EnvConfig, approval: ApprovalConfig, horizons: list[int | N
                           f"{', '.join(vi.TIE_BREAKS)}")
     if window not in vi.WINDOWS:
         raise ConfigError(f"window={window!r} is invalid: allowed are {', '.join(vi.WINDOWS)}")
+    check(env, approval, TRAINERS.get("exact"))
     started = time.perf_counter()
     tables = env.tables()
     seed_list = list(range(seed_offset, seed_offset + seeds))

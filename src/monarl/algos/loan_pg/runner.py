@@ -25,7 +25,10 @@ def run(runs: list[Any], ctx: Any) -> Iterator[list[tuple[Any, dict, dict]]]:
                             seed_offset=block_runs[0].seed, config=config, bounds=False,
                             progress=progress)
         curves = result["curves"]
-        log_curves(ctx, block_runs, curves, [m for m in order if m in curves])
+        # evaluation metrics first, then the training diagnostics (kl, value_loss, ...)
+        names = [m for m in order if m in curves]
+        log_curves(ctx, block_runs, curves,
+                   names + [k for k in curves if k != "env_steps" and k not in names])
         info = {"steps": result["steps"], "updates": result["config"]["updates"],
                 "arm": result["config"]["arm"], "bounds": bounds,
                 "batch": batch_record(result, len(block_runs))}
