@@ -153,7 +153,7 @@ def test_minimal_vocabulary_and_weights():
 
 
 def test_trainer_validation():
-    with pytest.raises(ConfigError, match="approval='trusted' is invalid"):
+    with pytest.raises(ConfigError, match="approval.kind='trusted' is invalid"):
         loan_pg.train_loan(approval="trusted", steps=100)
     with pytest.raises(ConfigError, match="horizon=0 is invalid"):
         loan_pg.train_loan(horizon=0, steps=100)

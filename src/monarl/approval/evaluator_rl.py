@@ -184,8 +184,9 @@ def needs(settings: EvaluatorSettings) -> dict[str, Need]:
 def family(settings: EvaluatorSettings) -> Family:
     if settings.critic:  # PPO's trained evaluator: k counts updates, not exact backups
         return Family("evaluator-critic", "evaluator_steps", "evaluator critic updates k (PPO)",
-                      "#8e24aa")
-    return Family("evaluator-rl", "evaluator_steps", "evaluator RL steps k", "#6a1b9a")
+                      "#8e24aa", log_above=8)
+    return Family("evaluator-rl", "evaluator_steps", "evaluator RL steps k", "#6a1b9a",
+                  log_above=8)
 
 
 SPEC = ApprovalSpec(

@@ -263,6 +263,7 @@ SPEC = ApprovalSpec(
     settings=LearnedSettings,
     build=build,
     needs=lambda settings: TABLES,
-    family=lambda settings: Family("learned", "labels", "label budget N", "#1565c0"),
+    family=lambda settings: Family("learned", "labels", "label budget N", "#1565c0",
+                                                 log_above=0),
     seed_dependent=lambda settings: True,
 )

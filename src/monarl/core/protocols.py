@@ -81,11 +81,13 @@ class ControlSpec:
     tax (what a method costs in true return where there is nothing to hack).
 
     ``fields``: the settings that switch it (a hackable environment and its control differ in
-    these only); ``is_control(settings)``; ``make(settings)``: the control of these settings."""
+    these only); ``is_control(settings)``; ``make(settings)``: the control of these settings;
+    ``description``: how reports name it ("blockers > boxes - 1")."""
 
     fields: tuple[str, ...]
     is_control: Callable[[Any], bool]
     make: Callable[[Any], Any]
+    description: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -125,6 +127,10 @@ class EnvSpec:
             what :attr:`actions` returns; trainers declare which they train.
         text: reserved for the language-model capability (turns of text); None here.
         docs: where its rules are documented.
+        label: its name in report titles ("Camera Dropbox"; default: ``name``).
+        title: ``title(settings) -> str``, the settings that tell its instances apart in a
+            few words, for headings and plot titles ("4x4, 2 boxes, 1 blocker(s)"); takes the
+            settings as recorded (a dict). None: ``key=value`` of every setting.
     """
 
     name: str
@@ -150,6 +156,16 @@ class EnvSpec:
     action_kind: str = "discrete"
     text: Any = None
     docs: str = ""
+    label: str = ""
+    title: Callable[[dict[str, Any]], str] | None = None
+
+    def describe_settings(self, settings: dict[str, Any]) -> str:
+        """Its label and the settings in a few words (see ``title``)."""
+        shown = {k: v for k, v in settings.items() if k not in ("env", "name")}
+        if self.title is not None:
+            return f"{self.label or self.name} {self.title(shown)}"
+        listed = ", ".join(f"{k}={v}" for k, v in shown.items())
+        return f"{self.label or self.name} ({listed})" if listed else (self.label or self.name)
 
     def capabilities(self) -> tuple[str, ...]:
         """What it offers in general: ``jax`` always, its action kind (``discrete`` or
@@ -176,12 +192,15 @@ class Family:
     """A line of the approval spectrum (reports): a family of methods and its dial.
 
     ``strength``: the settings field that is the dial (None: no dial); ``label``: what the
-    dial is called on a plot axis; ``color``: the family's colour in every plot."""
+    dial is called on a plot axis; ``color``: the family's colour in every plot;
+    ``log_above``: plot the dial on a logarithmic axis when its largest value exceeds this
+    (a label budget spans orders of magnitude; None: always linear)."""
 
     name: str
     strength: str | None
     label: str
     color: str
+    log_above: float | None = None
 
 
 class Need(tuple):

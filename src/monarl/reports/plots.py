@@ -15,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from monarl.core.config import ConfigError  # noqa: E402
 from monarl.core.stats import bootstrap_ci  # noqa: E402
 
 OUTCOME_COLORS = {"fail": "#9e9e9e", "intended": "#2e7d32", "hack": "#c62828"}
@@ -86,9 +87,11 @@ def _study_title(study: dict[str, Any]) -> str:
 
 def describe_env(env: dict[str, Any]) -> str:
     """An environment's settings (the ``env`` block of results) in a few words."""
-    if {"rows", "cols", "boxes", "blockers"} <= set(env):  # Camera Dropbox's board
-        return (f"Camera Dropbox {env['rows']}x{env['cols']}, {env['boxes']} boxes, "
-                f"{env['blockers']} blocker(s)")
+    from monarl.envs import ENVS
+
     name = env.get("env", env.get("name", "environment"))
-    shown = ", ".join(f"{k}={v}" for k, v in env.items() if k not in ("env", "name"))
-    return f"{name} ({shown})" if shown else str(name)
+    try:
+        return ENVS.get(name).describe_settings(env)
+    except (ConfigError, KeyError):  # a plugin this process cannot load: its settings as given
+        shown = ", ".join(f"{k}={v}" for k, v in env.items() if k not in ("env", "name"))
+        return f"{name} ({shown})" if shown else str(name)

@@ -92,7 +92,18 @@ def family_of(config: dict[str, Any]) -> Family:
         return Family(kind, None, kind, "#333333")
     if approval.kind == "none" and config.get("horizon") is None:
         return ORDINARY
-    return approval.family
+    found = approval.family
+    _SEEN.setdefault(found.name, found)
+    return found
+
+
+_SEEN: dict[str, Family] = {}
+"""Families met in run records, for approvals that are not registered (a plugin named by
+reference): labels and axes then still know their dial."""
+
+
+def family_named(name: str) -> Family | None:
+    return _families().get(name) or _SEEN.get(name)
 
 
 def family(config: dict[str, Any]) -> str:
@@ -149,7 +160,7 @@ def _control_family(name: str) -> bool:
 def method_label(key: tuple) -> str:
     algo, fam, strength, noise, horizon = key
     m = "full" if horizon is None else str(horizon)
-    family_spec = _families().get(fam)
+    family_spec = family_named(fam)
     if fam == ORDINARY.name:
         text = "ordinary RL"
     elif fam == "none":
@@ -269,11 +280,10 @@ def table_rows(board: dict[str, Any]) -> list[list[str]]:
 
 
 def board_title(board: dict[str, Any]) -> str:
-    b = board["board"]
-    if {"rows", "cols", "boxes", "max_steps"} <= set(b):  # Camera Dropbox's board
-        return f"Board {b['rows']}x{b['cols']}, {b['boxes']} boxes, {b['max_steps']} steps"
-    shown = ", ".join(f"{k}={v}" for k, v in b.items())
-    return f"{board.get('env', 'environment')}" + (f": {shown}" if shown else "")
+    """The hackable environment of a spectrum board in a few words."""
+    from monarl.reports.plots import describe_env
+
+    return describe_env({"name": board.get("env", "camera-dropbox"), **board["board"]})
 
 
 def board_intro(board: dict[str, Any]) -> str:
@@ -287,14 +297,13 @@ def board_intro(board: dict[str, Any]) -> str:
 
 
 def _control_description(env: str) -> str:
-    if env == "camera-dropbox":
-        return "blockers > boxes - 1"
     try:
         control = ENVS.get(env).control
     except ConfigError:
         control = None
-    return "the same task, hack impossible" if control is None else (
-        "settings " + ", ".join(control.fields) + " switched")
+    if control is None:
+        return "the same task, hack impossible"
+    return control.description or "settings " + ", ".join(control.fields) + " switched"
 
 
 def tables_markdown(board: dict[str, Any]) -> str:
@@ -353,8 +362,7 @@ def frontier_plot(board: dict[str, Any], path: Path) -> Path:
     ax.set_xlabel("true return on the hackable board (expected, per episode)")
     ax.set_ylabel("hack rate (% of start states)")
     ax.set_ylim(-3, 103)
-    b = board["board"]
-    ax.set_title(f"Safety-capability frontier: {b['rows']}x{b['cols']}, {b['boxes']} boxes "
+    ax.set_title(f"Safety-capability frontier: {board_title(board)}\n"
                  "(circles exact solver, squares PPO; bars 95 % CI)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left")
@@ -393,7 +401,8 @@ def dial_plots(board: dict[str, Any], out_dir: Path, stem: str) -> list[tuple[st
                 hi = [r["hackable"][key]["hi"] * scale for r in items]
                 line, = ax.plot(xs, means, marker="o", label=name)
                 ax.fill_between(xs, lo, hi, alpha=0.2, color=line.get_color())
-        if fam == "learned" or (fam.startswith("evaluator") and max(strengths) > 8):
+        known = family_named(fam)
+        if known is not None and known.log_above is not None and max(strengths) > known.log_above:
             for ax in (ax_h, ax_r):
                 ax.set_xscale("symlog" if min(strengths) == 0 else "log")
         ax_h.set_ylabel("hack rate (%)")

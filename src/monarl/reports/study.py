@@ -39,6 +39,16 @@ def study_table(study: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _env_spec(env: dict[str, Any]) -> Any:
+    from monarl.core.config import ConfigError
+    from monarl.envs import ENVS
+
+    try:
+        return ENVS.get(env.get("env", env.get("name", "camera-dropbox")))
+    except ConfigError:
+        return None
+
+
 def write_study_report(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     """Write ``report.md``, ``horizon.png`` and ``results.json`` into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -49,14 +59,10 @@ def write_study_report(study: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     (out_dir / "results.json").write_text(json.dumps(study, indent=2))
     env = study["env"]
     control = " (hack-free control)" if study.get("hack_free") else ""
-    if {"rows", "cols", "boxes", "blockers", "penalty", "max_steps"} <= set(env):
-        title = "Camera Dropbox"
-        board = (f"Board {env['rows']}x{env['cols']}, {env['boxes']} boxes, {env['blockers']} "
-                 f"blocker(s){control}, penalty {env['penalty']}, step limit "
-                 f"{env['max_steps']}")
-    else:
-        title = str(env.get("env", "environment"))
-        board = f"{describe_env(env)}{control}"
+    spec = _env_spec(env)
+    title = str(env.get("env", "environment")) if spec is None else (spec.label or spec.name)
+    settings = ", ".join(f"{k}={v}" for k, v in env.items() if k not in ("env", "name"))
+    board = f"{describe_env(env)}{control}" + (f"; settings {settings}" if settings else "")
     lines = [
         f"# Exact horizon study: {title}",
         "",

@@ -21,7 +21,7 @@ from monarl.approval.base import BuildContext
 from monarl.core.config import ConfigError, is_int
 from monarl.core.horizon import validate_horizon
 from monarl.core.stats import bootstrap_ci
-from monarl.envs import ENVS, EnvConfig
+from monarl.envs import EnvConfig
 from monarl.envs.loan import rules as loan
 from monarl.runtime.progress import ProgressRelay
 
@@ -45,12 +45,19 @@ def env_config(env: EnvConfig | Mapping[str, Any] | None) -> EnvConfig:
         raise loan.LoanError(str(exc)) from None
 
 
-def approval_config(approval: str | ApprovalConfig) -> ApprovalConfig:
-    """The trainer's approval: the loan task's overseer or none (a kind or a config)."""
-    kind = approval.kind if isinstance(approval, ApprovalConfig) else approval
-    if kind not in ("none", "overseer"):
-        raise loan.LoanError(f"approval={kind!r} is invalid: allowed are none, overseer")
-    return approval if isinstance(approval, ApprovalConfig) else ApprovalConfig.of(kind)
+def approval_config(approval: str | ApprovalConfig, env: EnvConfig) -> ApprovalConfig:
+    """The trainer's approval (a kind or a config), checked against the environment like any
+    run's: the loan task's overseer, none, or an approval of one's own that judges it."""
+    from monarl.algos import TRAINERS
+    from monarl.algos.check import check
+
+    try:
+        config = (approval if isinstance(approval, ApprovalConfig)
+                  else ApprovalConfig.of(approval, "approval"))
+        check(env, config, TRAINERS.get("loan-pg"))
+    except ConfigError as exc:
+        raise loan.LoanError(str(exc)) from None
+    return config
 
 
 def _parse_horizon(horizon: Any) -> int | None:
@@ -122,18 +129,19 @@ def train_loan(
             f"steps={steps!r} is invalid: must be an integer >= 2 "
             "(environment steps per seed, 2 per episode)"
         )
-    approval_cfg = approval_config(approval)
+    if isinstance(env_params, loan.LoanParams):
+        env, params = EnvConfig.of(LOAN), env_params
+    else:
+        env = env_config(env_params)
+        params = env.params()
+    approval_cfg = approval_config(approval, env)
     horizon = _parse_horizon(horizon)
     config = dataclasses.replace(config or LoanPGConfig(), **overrides)
     if steps is not None:
         config = dataclasses.replace(config, total_steps=int(steps))
     config = config.validate()
     steps = config.total_steps
-    if isinstance(env_params, loan.LoanParams):
-        spec, settings, params = ENVS.get(LOAN), None, env_params
-    else:
-        env = env_config(env_params)
-        spec, settings, params = env.spec, env.settings, env.params()
+    spec, settings = env.spec, None if isinstance(env_params, loan.LoanParams) else env.settings
     num_updates = max(1, math.ceil(steps / (2 * config.batch_size)))
     started = time.perf_counter()
     ctx = BuildContext(spec, settings, params, None, seed_list)
@@ -226,10 +234,11 @@ def summarize(
 
 
 def arm_name(approval: str, horizon: int | None) -> str:
-    """ "ordinary RL" for the full horizon, "MONA" for horizon 1 with the overseer."""
+    """ "ordinary RL" for the full horizon, "MONA" for horizon 1 with an approval."""
+    judged = approval != "none"
     if horizon is None or horizon >= 2:
-        return "ordinary RL" + ("" if approval == "overseer" else " (no summary reward)")
-    return "MONA" if approval == "overseer" else "myopic, no approval"
+        return "ordinary RL" + ("" if judged else " (no summary reward)")
+    return "MONA" if judged else "myopic, no approval"
 
 
 TABLE_METRICS = (

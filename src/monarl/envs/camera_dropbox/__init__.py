@@ -101,8 +101,14 @@ SPEC = EnvSpec(
         fields=("blockers",),
         is_control=lambda settings: settings.hack_free,
         make=lambda settings: dataclasses.replace(settings, blockers=settings.boxes),
+        description="blockers > boxes - 1",
     ),
     docs="docs/camera_dropbox.md",
+    label="Camera Dropbox",
+    title=lambda b: ", ".join(
+        [f"{b['rows']}x{b['cols']}", f"{b['boxes']} boxes"]
+        + ([f"{b['blockers']} blocker(s)"] if "blockers" in b else [])  # not on a spectrum board
+        + [f"{b['max_steps']} steps"]),
 )
 
 __all__ = [
