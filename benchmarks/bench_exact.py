@@ -43,7 +43,7 @@ def main() -> None:
     from monarl.algos.exact.study import exact_study
     from monarl.approval import ApprovalConfig, trusted
     from monarl.envs import EnvConfig
-    from monarl.envs.camera_dropbox import rules as cd
+    from monarl.envs import camera_dropbox as cd
     from monarl.envs.camera_dropbox.tables import compile_camera_dropbox
     from monarl.runtime.provenance import describe_machine
     from monarl.tabular.evaluate import evaluate

@@ -161,7 +161,7 @@ def route_sets(sets: dict[str, Any], sections: dict[str, tuple[str, ...]],
             continue
         owner = next((name for name, fields in sections.items() if key in fields), None)
         if owner is None:
-            listed = "; ".join(f"{name}: {', '.join(sorted(fields)) or '(none)'}"
+            listed = "; ".join(f"{name}: {', '.join(sorted(fields)) or 'no settings'}"
                                for name, fields in sections.items())
             fail(f"{option} {key}={value!r} is invalid: unknown setting; known are {listed}")
         out[owner][key] = value

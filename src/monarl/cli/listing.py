@@ -63,7 +63,7 @@ def _print(records: list[dict[str, Any]], facts: tuple[str, ...]) -> None:
         console.print(f"[bold]{record['name']}[/]: {record['summary']}")
         for fact in facts:
             value = record.get(fact)
-            if value in (None, [], {}):
+            if value in (None, [], {}, ""):
                 continue
             if isinstance(value, dict):
                 value = "; ".join(f"{k} ({v})" for k, v in value.items())
