@@ -22,7 +22,7 @@ import numpy as np
 
 def naive_window_policy(tables, reward, horizon):
     """Per-step M-window planning by plain backward value iteration (no reuse across t)."""
-    steps, nxt = tables.max_steps, tables.next_state
+    steps, nxt = tables.max_steps, tables.successor
     policy = np.zeros((steps, tables.num_states), np.int64)
     for t in range(steps):
         end = min(t + horizon, steps)
@@ -69,7 +69,7 @@ def main() -> None:
     print(f"total tables + cold sweep: {t_tables + t_cold:.2f} s (target < 2 s)")
 
     # Baseline, same process: naive per-(horizon, seed) solve + distribution evaluation.
-    obs = np.broadcast_to(tables.reward_table("observed"), (50,) + tables.next_state.shape)
+    obs = np.broadcast_to(tables.reward_table("observed"), (50,) + tables.successor.shape)
     reward = obs + trusted.trusted_approval(tables, 0.5, 0)
     sample = np.linspace(1, 50, args.baseline_horizons).round().astype(int)
     t0 = time.perf_counter()

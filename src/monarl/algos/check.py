@@ -95,18 +95,21 @@ def check(env: Any, approval: Any, trainer: Any, prefix: str = "") -> None:
                          f"is invalid with algo {trainer.name!r}: it needs capability "
                          f"{missing[0]!r}", prefix)
     spec = approval.spec
-    allowed = f"allowed with env {env.name!r} and algo {trainer.name!r} are " + ", ".join(
-        usable_approvals(env, trainer))
+
+    def allowed() -> str:  # only for a refusal: it imports every registered approval
+        return (f"allowed with env {env.name!r} and algo {trainer.name!r} are "
+                + ", ".join(usable_approvals(env, trainer)))
+
     if spec.envs is not None and env.name not in spec.envs:
         raise CheckError("approval", {"kind": approval.kind},
                          f"is invalid for env {env.name!r}: it judges "
-                         f"{', '.join(spec.envs)} only; {allowed}", prefix)
+                         f"{', '.join(spec.envs)} only; {allowed()}", prefix)
     for need, (field, reason) in approval.needs().items():
         if need == "tables" and "tables" not in caps:
             if env.spec.tables is None:
                 raise CheckError("approval", {"kind": approval.kind},
                                  f"is invalid for env {env.name!r}: it {reason}, and this "
-                                 f"environment has no tables; {allowed}", prefix)
+                                 f"environment has no tables; {allowed()}", prefix)
             fields, noun = _size(env)
             free = usable_approvals(env, trainer, tables=False)
             alternatives = (f"use an approval that needs no tables ({', '.join(free)})"

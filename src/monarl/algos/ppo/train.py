@@ -144,6 +144,95 @@ class Runner(NamedTuple):
 AUTO = "auto"
 
 
+def _checked(config: PPOConfig, env: Any, horizon: int | None, reward: str,
+             start_time: str) -> tuple[int | None, Discrete]:
+    """Validate ``make_train``'s arguments before anything is built: the horizon and the
+    environment's (discrete) action space."""
+    config.validate()
+    horizon = validate_horizon(horizon)
+    if reward not in REWARDS:
+        raise ValueError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
+    if start_time not in START_TIMES:
+        raise ValueError(f"start_time={start_time!r} is invalid: allowed are "
+                         f"{', '.join(START_TIMES)}")
+    actions = env.spec.actions(env.params())
+    if not isinstance(actions, Discrete):
+        raise ValueError(f"env {env.name!r} has {type(actions).__name__} actions: PPO trains "
+                         "discrete actions (one categorical)")
+    if horizon is not None and horizon > env.max_steps:
+        raise ValueError(
+            f"horizon={horizon} is invalid: must be <= max_steps={env.max_steps} "
+            "(or None for the full return)"
+        )
+    return horizon, actions
+
+
+def ppo_epochs(params: Params, opt_state: Any, key: jax.Array, data: dict[str, jax.Array],
+               ent_coef: jax.Array, config: PPOConfig, optimizer: Any, grad_fn: Callable
+               ) -> tuple[Params, Any, jax.Array, dict[str, jax.Array]]:
+    """``config.num_epochs`` passes over one rollout's ``data`` in shuffled minibatches; the
+    per-minibatch loss statistics come back stacked [epochs, minibatches]."""
+    batch = config.batch_size
+    mb_size = batch // config.num_minibatches
+
+    def epoch(carry, _):
+        params, opt_state, key = carry
+        key, k_perm = jax.random.split(key)
+        perm = shuffle.permutation(k_perm, batch)  # = jax.random.permutation, faster
+        shuffled = jax.tree_util.tree_map(
+            lambda x: x[perm].reshape((config.num_minibatches, mb_size) + x.shape[1:]), data
+        )
+
+        def minibatch(carry, mb):
+            params, opt_state = carry
+            grads, stats = grad_fn(params, mb, ent_coef)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), stats
+
+        (params, opt_state), stats = jax.lax.scan(minibatch, (params, opt_state), shuffled)
+        return (params, opt_state, key), stats
+
+    (params, opt_state, key), stats = jax.lax.scan(
+        epoch, (params, opt_state, key), None, length=config.num_epochs
+    )
+    return params, opt_state, key, stats
+
+
+def episode_stats(traj: Transition, outcomes: tuple[str, ...]) -> dict[str, jax.Array]:
+    """What the episodes that ended in one rollout achieved (sums, for interval means)."""
+    done = traj.done.astype(jnp.float32)
+    outcome_counts = jnp.sum(
+        jax.nn.one_hot(traj.outcome, len(outcomes)) * done[..., None], axis=(0, 1)
+    )
+    return {"train_episodes": done.sum(),
+            "train_observed_sum": jnp.sum(traj.ep_observed * done),
+            "train_true_sum": jnp.sum(traj.ep_true * done),
+            "train_outcomes": outcome_counts}
+
+
+def chunk_summary(stats: dict[str, jax.Array], outcomes: tuple[str, ...]
+                  ) -> dict[str, jax.Array]:
+    """Aggregate the per-update statistics of one evaluation interval."""
+    episodes = stats["train_episodes"].sum()
+    safe = jnp.maximum(episodes, 1.0)
+    fractions = stats["train_outcomes"].sum(axis=0) / safe
+    out = {name: stats[name].mean() for name in TRAIN_STATS}
+    out.update(
+        train_episodes=episodes,
+        train_observed_return=stats["train_observed_sum"].sum() / safe,
+        train_true_return=stats["train_true_sum"].sum() / safe,
+        **{f"train_{name}": fractions[k] for k, name in enumerate(outcomes)},
+    )
+    return out
+
+
+def empty_summary(outcomes: tuple[str, ...]) -> dict[str, jax.Array]:
+    """The training statistics of the first point, before any update (NaN)."""
+    names = (*TRAIN_STATS, "train_episodes", "train_observed_return", "train_true_return",
+             *(f"train_{n}" for n in outcomes))
+    return {name: jnp.asarray(jnp.nan, jnp.float32) for name in names}
+
+
 def make_train(
     config: PPOConfig,
     env: Any,
@@ -192,28 +281,13 @@ def make_train(
     """
     if eval_every is not None:
         config = dataclasses.replace(config, eval_every=eval_every)
-    config.validate()
-    horizon = validate_horizon(horizon)
-    if reward not in REWARDS:
-        raise ValueError(f"reward={reward!r} is invalid: allowed are {', '.join(REWARDS)}")
-    if start_time not in START_TIMES:
-        raise ValueError(f"start_time={start_time!r} is invalid: allowed are "
-                         f"{', '.join(START_TIMES)}")
+    horizon, actions = _checked(config, env, horizon, reward, start_time)
     spec, env_params = env.spec, env.params()
-    actions = spec.actions(env_params)
-    if not isinstance(actions, Discrete):
-        raise ValueError(f"env {env.name!r} has {type(actions).__name__} actions: PPO trains "
-                         "discrete actions (one categorical)")
     if tables is AUTO:
         tables = env.tables() if env.tabulable() else None
     if tables is None:
         sampled_eval = True
     steps_limit = env.max_steps
-    if horizon is not None and horizon > steps_limit:
-        raise ValueError(
-            f"horizon={horizon} is invalid: must be <= max_steps={steps_limit} "
-            "(or None for the full return)"
-        )
     outcomes = tuple(spec.outcomes)
     num_actions = actions.n
     obs_size = spec.observation_size(env_params)
@@ -224,7 +298,6 @@ def make_train(
                       outcomes)
     n_env, n_steps = config.num_envs, config.num_steps
     batch = config.batch_size
-    mb_size = batch // config.num_minibatches
     num_updates = config.num_updates
     per_eval = config.updates_per_eval
     n_chunks, remainder = divmod(num_updates, per_eval)
@@ -329,56 +402,14 @@ def make_train(
             "adv": adv.reshape(batch),
             "targets": targets.reshape(batch, num_heads),
         }
-        ent_coef = ent_coef_at(runner.update)
-
-        def epoch(carry, _):
-            params, opt_state, key = carry
-            key, k_perm = jax.random.split(key)
-            perm = shuffle.permutation(k_perm, batch)  # = jax.random.permutation, faster
-            shuffled = jax.tree_util.tree_map(
-                lambda x: x[perm].reshape((config.num_minibatches, mb_size) + x.shape[1:]), data
-            )
-
-            def minibatch(carry, mb):
-                params, opt_state = carry
-                grads, stats = grad_fn(params, mb, ent_coef)
-                updates, opt_state = optimizer.update(grads, opt_state, params)
-                return (optax.apply_updates(params, updates), opt_state), stats
-
-            (params, opt_state), stats = jax.lax.scan(minibatch, (params, opt_state), shuffled)
-            return (params, opt_state, key), stats
-
-        (params, opt_state, key), stats = jax.lax.scan(
-            epoch, (runner.params, runner.opt_state, key), None, length=config.num_epochs
-        )
-        done = traj.done.astype(jnp.float32)
-        outcome_counts = jnp.sum(
-            jax.nn.one_hot(traj.outcome, len(outcomes)) * done[..., None], axis=(0, 1)
-        )
+        params, opt_state, key, stats = ppo_epochs(
+            runner.params, runner.opt_state, key, data, ent_coef_at(runner.update), config,
+            optimizer, grad_fn)
         update_stats = {name: value.mean() for name, value in stats.items()}
-        update_stats.update(
-            train_episodes=done.sum(),
-            train_observed_sum=jnp.sum(traj.ep_observed * done),
-            train_true_sum=jnp.sum(traj.ep_true * done),
-            train_outcomes=outcome_counts,
-        )
+        update_stats.update(episode_stats(traj, outcomes))
         runner = Runner(params, opt_state, env_state, obs, ep_obs, ep_true, key,
                         runner.update + 1, approval_state)
         return runner, update_stats
-
-    def chunk_summary(stats: dict[str, jax.Array]) -> dict[str, jax.Array]:
-        """Aggregate the per-update statistics of one evaluation interval."""
-        episodes = stats["train_episodes"].sum()
-        safe = jnp.maximum(episodes, 1.0)
-        fractions = stats["train_outcomes"].sum(axis=0) / safe
-        out = {name: stats[name].mean() for name in TRAIN_STATS}
-        out.update(
-            train_episodes=episodes,
-            train_observed_return=stats["train_observed_sum"].sum() / safe,
-            train_true_return=stats["train_true_sum"].sum() / safe,
-            **{f"train_{name}": fractions[k] for k, name in enumerate(outcomes)},
-        )
-        return out
 
     def evaluate_point(runner: Runner) -> dict[str, jax.Array]:
         if sampled_eval:
@@ -399,13 +430,8 @@ def make_train(
             lambda r, _: update_step(r, approval_args), runner, None, length=count
         )
         point = evaluate_point(runner)
-        point.update(chunk_summary(stats))
+        point.update(chunk_summary(stats, outcomes))
         return runner, point
-
-    def empty_summary() -> dict[str, jax.Array]:
-        names = (*TRAIN_STATS, "train_episodes", "train_observed_return", "train_true_return",
-                 *(f"train_{n}" for n in outcomes))
-        return {name: jnp.asarray(jnp.nan, jnp.float32) for name in names}
 
     def train(key: jax.Array, approval_args: Any = None,
               init_actor: list[dict] | None = None) -> dict[str, Any]:
@@ -419,7 +445,7 @@ def make_train(
                         jnp.asarray(0, jnp.int32),
                         None if approval is None else approval.init(approval_args))
         first = evaluate_point(runner)
-        first.update(empty_summary())
+        first.update(empty_summary(outcomes))
         points = [jax.tree_util.tree_map(lambda x: x[None], first)]
         if n_chunks:
             runner, chunked = jax.lax.scan(
