@@ -83,6 +83,11 @@ def check(env: Any, approval: Any, trainer: Any, prefix: str = "") -> None:
             raise CheckError("env", {"name": env.name},
                              f"is invalid with algo {trainer.name!r}: it needs the state tables "
                              "of a finite environment, and this one declares none", prefix)
+        if env.tables_unavailable() is not None:
+            fields, why = env.tables_unavailable()
+            raise CheckError("env", fields, f"is invalid with algo {trainer.name!r}: {why}; use "
+                             "algo 'ppo' (monarl train), which needs no tables, or other "
+                             "settings", prefix)
         fields, noun = _size(env)
         raise CheckError("env", fields,
                          f"is invalid with algo {trainer.name!r}: that {noun} has "
@@ -110,10 +115,16 @@ def check(env: Any, approval: Any, trainer: Any, prefix: str = "") -> None:
                 raise CheckError("approval", {"kind": approval.kind},
                                  f"is invalid for env {env.name!r}: it {reason}, and this "
                                  f"environment has no tables; {allowed()}", prefix)
-            fields, noun = _size(env)
             free = usable_approvals(env, trainer, tables=False)
             alternatives = (f"use an approval that needs no tables ({', '.join(free)})"
                             if free else "use")
+            if env.tables_unavailable() is not None:
+                fields, why = env.tables_unavailable()
+                raise CheckError("env", fields,
+                                 f"is invalid with approval {approval.kind!r}, which needs a "
+                                 f"[T, S, A] table: {why}; {alternatives} or other settings",
+                                 prefix)
+            fields, noun = _size(env)
             raise CheckError("env", fields,
                              f"is invalid: that {noun} has {env.num_states():,} states, more "
                              f"than the {MAX_TABULAR_STATES:,} that can be tabulated, and "

@@ -88,11 +88,11 @@ def rollout(
     key = jax.random.PRNGKey(0)
     names = kinds.names or kinds.letters
     if not as_json:
-        typer.echo(spec.render(state))
+        typer.echo(spec.render(state, params))
     for t, action in enumerate(indices, start=1):
         key, step_key = jax.random.split(key)
         _, state, reward, terminated, truncated, info = step(step_key, state, action, params)
-        row = {"t": t, "action": kinds.letters[action], "board": spec.render(state),
+        row = {"t": t, "action": kinds.letters[action], "board": spec.render(state, params),
                "observed_reward": round(float(reward), 6),
                "true_reward": round(float(info["true_reward"]), 6),
                "terminated": bool(terminated), "truncated": bool(truncated)}

@@ -64,6 +64,9 @@ class TablesSpec:
       fills it in); None when observations depend on time otherwise.
     - ``size_fields`` / ``noun``: the settings that decide the number of states and what the
       environment is called, for refusals ("rows=12, cols=12, boxes=4: that board has ...").
+    - ``unavailable(settings) -> (fields, reason) | None``: why the tables cannot be built at
+      these settings although the states are few (e.g. too many successors per action: every
+      watered tomato may dry at once), with the settings to name in a refusal; None: they can.
     """
 
     compile: Callable[[Any], Any]
@@ -73,6 +76,7 @@ class TablesSpec:
     time_slot: int | None = None
     size_fields: tuple[str, ...] = ()
     noun: str = "environment"
+    unavailable: Callable[[Any], tuple[dict[str, Any], str] | None] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,9 +121,10 @@ class EnvSpec:
             ``intended`` the one that is the task done as meant.
         start_states: parameters -> a batch of states (leading axis) that ``reset`` draws from
             uniformly, or None; with it, trainers reset a batch with one draw.
-        render / parse: a state as text, and ``parse(text, fields) -> (state, params)``, the
-            start board of ``monarl rollout`` with the settings given beside it (the board
-            decides what it shows; the environment validates the rest).
+        render / parse: ``render(state, params) -> str``, a state as the text board of what
+            the agent observes, and ``parse(text, fields) -> (state, params)``, the start
+            board of ``monarl rollout`` with the settings given beside it (the board decides
+            what it shows; the environment validates the rest).
         tables: the :class:`TablesSpec` capability, or None.
         control: the :class:`ControlSpec` of its hack-free control, or None.
         default_approval: the approval a run of this environment gets when none is named.
@@ -148,7 +153,7 @@ class EnvSpec:
     hack: str | None = None
     intended: str | None = None
     start_states: Callable[[Any], Any] | None = None
-    render: Callable[[Any], str] | None = None
+    render: Callable[[Any, Any], str] | None = None
     parse: Callable[[str, Any], tuple[Any, Any]] | None = None
     tables: TablesSpec | None = None
     control: ControlSpec | None = None

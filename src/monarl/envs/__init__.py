@@ -89,7 +89,16 @@ class EnvConfig(Chosen):
     def tabulable(self) -> bool:
         """Whether the tables exist and are small enough to build at these settings."""
         count = self.num_states()
-        return count is not None and count <= MAX_TABULAR_STATES
+        return (count is not None and count <= MAX_TABULAR_STATES
+                and self.tables_unavailable() is None)
+
+    def tables_unavailable(self) -> tuple[dict[str, Any], str] | None:
+        """``(settings, reason)`` when the environment's own rule says its tables cannot be
+        built at these settings (``TablesSpec.unavailable``), else None."""
+        tables = self.spec.tables
+        if tables is None or tables.unavailable is None:
+            return None
+        return tables.unavailable(self.settings)
 
     def tables(self) -> Any:
         """The tables (built once per process per config); :class:`TooLargeError` beyond

@@ -268,7 +268,7 @@ class MonarlGymEnv(_Base):
         elif self.backend == "table":
             text = self._tables.render(self._state)
         elif self.spec_.render is not None:
-            text = self.spec_.render(self._state)
+            text = self.spec_.render(self._state, self.params)
         else:
             text = repr(self._state)
         if self.render_mode == "human":
