@@ -127,3 +127,23 @@ def test_trusted_value_pays_the_last_step_nothing(paper_tables):
     noisy = trusted.noisy_values(values, 0.5, seed=0)
     assert not noisy[steps - 1:].any()
     assert (noisy[steps - 2] != values[steps - 2]).mean() > 0.8
+
+
+def test_true_advantage_differs_from_trusted_only_by_the_step_reward(paper_tables):
+    """The second approval form: the paper's trusted advantage with the step's true reward in
+    place of its observed one, so the two tables differ exactly by (true - observed) reward,
+    and summed over the whole episode it telescopes to the true return (no hack at M = none,
+    where the paper's form gives ordinary RL back)."""
+    from monarl.approval import true_advantage
+
+    values = trusted.trusted_values(paper_tables)
+    paper = trusted.trusted_approval(paper_tables)
+    true_form = true_advantage.true_step_approval(paper_tables, values)
+    gap = paper_tables.reward_table("true") - paper_tables.reward_table("observed")
+    expected = paper + gap[None]
+    expected[-1] = 0.0
+    np.testing.assert_allclose(true_form, expected, atol=1e-12)
+    assert np.any(gap != 0)  # the hack's second box: observed pays, true does not
+    full = study([1, None], kind="true-advantage")
+    assert full[1]["intended"] == 1.0 and full[None]["hack"] == 0.0
+    assert study([None], kind="trusted")[None]["hack"] == pytest.approx(1.0)

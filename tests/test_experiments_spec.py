@@ -122,6 +122,10 @@ BAD = {
         ["base.exact.window", "optimal, policy"],
     ),
     "bad seeds": ("[base]\nseeds = 0", ["base.seeds=0", "integer >= 1"]),
+    "ppo true reward with an approval": (
+        '[base]\nalgo = "ppo"\n[base.ppo]\nreward = "true"\n[base.approval]\nkind = "trusted"',
+        ["ppo.reward='true'", "approval 'trusted'", "whole training reward"],
+    ),
     "true reward with an approval": (
         '[base.exact]\nreward = "true"\n[base.approval]\nkind = "trusted"',
         ["exact.reward='true'", "approval 'trusted'", "whole training reward"],

@@ -42,7 +42,7 @@ for _kind, _module in (("none", "none"), ("trusted", "trusted"),
                        ("evaluator-rl", "evaluator_rl"), ("continuation", "continuation"),
                        ("leak", "leak"), ("trusted-critic", "trusted_critic"),
                        ("continuation-rollout", "continuation_rollout"),
-                       ("overseer", "fact_overseer")):
+                       ("overseer", "fact_overseer"), ("true-advantage", "true_advantage")):
     APPROVALS.register_builtin(_kind, f"monarl.approval.{_module}:SPEC")
 
 

@@ -17,6 +17,7 @@ from monarl.cli.listing import approvals, envs
 from monarl.cli.reproduce import reproduce
 from monarl.cli.rollout import rollout
 from monarl.cli.solve import solve
+from monarl.cli.suite import suite
 from monarl.cli.train import train
 
 app = typer.Typer(
@@ -26,7 +27,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-for command in (solve, train, rollout, reproduce, sweep, report, envs, approvals):
+for command in (solve, train, rollout, reproduce, suite, sweep, report, envs, approvals):
     app.command()(command)
 
 

@@ -73,14 +73,17 @@ def field_names(cls: type) -> tuple[str, ...]:
 
 
 def coerce(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
-    """The mapping with integers for float fields made floats and lists for tuple fields made
-    tuples (of floats where the field holds floats)."""
+    """The mapping with integers for float fields made floats, lists for tuple fields made
+    tuples (of floats where the field holds floats), and booleans for text fields their words
+    (a choice named ``true``)."""
     floats, tuples = float_fields(cls), tuple_fields(cls)
     kinds = {f.name: _field_kind(f) for f in dataclasses.fields(cls)}
     out = {}
     for key, value in data.items():
         if key in floats and type(value) is int:
             value = float(value)
+        elif isinstance(value, bool) and kinds.get(key) == "str":
+            value = "true" if value else "false"  # --set reward=true reads as a TOML boolean
         elif key in tuples and isinstance(value, list | tuple):
             if "float" in kinds[key] and all(is_number(v) for v in value):
                 value = tuple(float(v) for v in value)

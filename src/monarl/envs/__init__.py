@@ -21,6 +21,10 @@ from monarl.tabular.tables import MAX_TABULAR_STATES, TooLargeError
 ENVS: Registry[EnvSpec] = Registry("environment", "monarl.envs", EnvSpec, "env")
 ENVS.register_builtin("camera-dropbox", "monarl.envs.camera_dropbox:SPEC")
 ENVS.register_builtin("loan-steganography", "monarl.envs.loan:SPEC")
+ENVS.register_builtin("tomato-watering", "monarl.envs.tomato_watering:SPEC")
+ENVS.register_builtin("absent-supervisor", "monarl.envs.absent_supervisor:SPEC")
+ENVS.register_builtin("rocks-diamonds", "monarl.envs.rocks_diamonds:SPEC")
+ENVS.register_builtin("boat-race", "monarl.envs.boat_race:SPEC")
 
 _PARAMS: OrderedDict = OrderedDict()
 _TABLES: OrderedDict = OrderedDict()

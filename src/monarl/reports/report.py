@@ -673,7 +673,8 @@ def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
     return blocks
 
 
-def _md(blocks: list[tuple], out_dir: Path) -> str:
+def blocks_markdown(blocks: list[tuple], out_dir: Path) -> str:
+    """Report blocks ((kind, ...) tuples: h1-h3, p, img, table, ul) as Markdown."""
     lines: list[str] = []
     for block in blocks:
         kind = block[0]
@@ -706,7 +707,8 @@ padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child{text-align
 img{max-width:100%}code{background:#f3f3f3;padding:0 3px}"""
 
 
-def _html(blocks: list[tuple], title: str) -> str:
+def blocks_html(blocks: list[tuple], title: str) -> str:
+    """The same blocks as one self-contained HTML page (images embedded)."""
     body: list[str] = []
     for block in blocks:
         kind = block[0]
@@ -844,9 +846,9 @@ def write_report(
         where = blocks.index(("h2", "Provenance"))
         blocks[where:where] = spectrum.report_blocks(data["spectrum"], out_dir)
     md = out_dir / "report.md"
-    md.write_text(_md(blocks, out_dir))
+    md.write_text(blocks_markdown(blocks, out_dir))
     page = out_dir / "report.html"
-    page.write_text(_html(blocks, f"Experiment report: {data['title']}"))
+    page.write_text(blocks_html(blocks, f"Experiment report: {data['title']}"))
     results = out_dir / "report.json"
     text = json.dumps(full, indent=1)
     results.write_text(text)

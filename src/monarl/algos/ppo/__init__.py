@@ -43,11 +43,19 @@ from monarl.algos.ppo.train import (
     make_train,
     ppo_loss,
 )
+from monarl.core.config import ConfigError, check_reward
 from monarl.core.protocols import TrainerSpec
 
 
 def _steps(run) -> int | None:
     return getattr(run.settings, "total_steps", None)
+
+
+def _check(run, prefix: str) -> None:
+    try:
+        check_reward(run.settings.reward, run.approval.kind)
+    except ConfigError as exc:
+        raise ConfigError(f"{prefix}.ppo.{exc}" if prefix else f"ppo.{exc}") from None
 
 
 def _headline(env) -> tuple[str, ...]:
@@ -64,6 +72,7 @@ SPEC = TrainerSpec(
     provides=frozenset({"overseer", "training"}),
     batch_fields=("seed",),
     steps=_steps,
+    check=_check,
     semantics=2,
     headline=_headline,
 )

@@ -68,6 +68,10 @@ class PPOConfig:
     them), where the evaluation samples episodes instead of being exact (unused where the
     tables exist). The standard error of an outcome fraction is at most 0.5 /
     sqrt(eval_episodes), 1.6 % here."""
+    reward: str = "observed"
+    """What a run without approval trains on: ``observed`` (ordinary RL, the misspecified
+    reward) or ``true`` (the true reward's optimum, a reference; an approval is the whole
+    training reward, so ``true`` needs approval none)."""
 
     def validate(self) -> PPOConfig:
         """Raise ValueError naming the field, the value and what is allowed; return self."""
@@ -127,6 +131,8 @@ class PPOConfig:
             raise fail("hidden", "must be a non-empty tuple of integers >= 1, e.g. (64, 64)")
         if self.activation not in ACTIVATIONS:
             raise fail("activation", f"allowed are {', '.join(ACTIVATIONS)}")
+        if self.reward not in ("observed", "true"):
+            raise fail("reward", "allowed are observed, true")
         for name in ("anneal_lr", "normalize_advantages"):
             if not isinstance(getattr(self, name), bool):
                 raise fail(name, "must be true or false")

@@ -208,7 +208,7 @@ def train_seeds(
     init_actor: Any = None,
     progress: Callable[[int], None] | None = None,
     overseer_progress: Callable[[int], None] | None = None,
-    reward: str = "observed",
+    reward: str | None = None,
     key_stream: int | None = None,
     start_time: str = "zero",
     **ppo_overrides: Any,
@@ -233,6 +233,7 @@ def train_seeds(
     horizon = validate_horizon(horizon)
     config = dataclasses.replace(config or PPOConfig(), total_steps=steps, **ppo_overrides)
     config.validate()
+    reward = config.reward if reward is None else reward
     env = env_config(env)
     # before the start states are built, which takes seconds on large boards
     check(env, approval_cfg, _spec())
