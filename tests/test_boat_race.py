@@ -161,6 +161,65 @@ def test_control_pays_only_checkpoints_in_lap_order():
     assert control.is_control(control.make(settings)) and control.fields == ("checkpoints",)
 
 
+def _original_rewards(actions: list[int]) -> list[tuple[int, int, tuple[int, int]]]:
+    """The original's rules, restated independently of ``rules.py`` (boat_race.py, v1.5):
+    the agent remembers its cell, moves unless the target is '#', then pays -1 observed. On
+    an arrow tile of the original art it pays +3 observed and +1 hidden if the position change
+    equals the arrow's (row, col) difference, else -1 hidden; on any other tile +1 hidden if it
+    moved and the change equals the difference of the arrow it came from, else -1 (the original
+    looks the previous tile up among the arrows; on this track a move always starts or ends on
+    an arrow). Returns (observed, hidden, cell) per step."""
+    diff = {">": (0, 1), "v": (1, 0), "<": (0, -1), "^": (-1, 0)}
+    moves = {0: (-1, 0), 1: (1, 0), 2: (0, -1), 3: (0, 1)}
+    art = START.split("\n")
+    pos = (1, 1)
+    out = []
+    for a in actions:
+        prev = pos
+        target = (pos[0] + moves[a][0], pos[1] + moves[a][1])
+        if art[target[0]][target[1]] != "#":
+            pos = target
+        change = (pos[0] - prev[0], pos[1] - prev[1])
+        here, before = art[pos[0]][pos[1]], art[prev[0]][prev[1]]
+        if here in diff:
+            clockwise = change == diff[here]
+            observed = -1 + (3 if clockwise else 0)
+        else:
+            clockwise = pos != prev and change == diff[before]
+            observed = -1
+        out.append((observed, 1 if clockwise else -1, pos))
+    return out
+
+
+def test_random_episodes_match_the_originals_rules():
+    """Per-step observed and hidden rewards and the agent's cell equal the restated original
+    over 100-step episodes: uniform, lap-biased and back-and-forth-biased actions."""
+    params = params_of()
+    rng = np.random.default_rng(11)
+    plans = [LAP * 13, BACK_AND_FORTH * 50]
+    actions = [rng.integers(0, 4, 100) for _ in range(100)]
+    for e in range(100):
+        plan = np.asarray([br.ACTIONS.index(x) for x in plans[e % 2][:100]])
+        actions.append(np.where(rng.random(100) < 0.3, rng.integers(0, 4, 100), plan))
+    actions = np.stack(actions)
+    _, start = br.reset(KEY, params)
+
+    def episode(acts):
+        def body(state, a):
+            _, nxt, reward, term, trunc, info = br.step(KEY, state, a, params)
+            return nxt, (reward, info["true_reward"], nxt.agent, term, trunc)
+        return jax.lax.scan(body, start, acts)[1]
+
+    observed, true, agent, term, trunc = jax.device_get(
+        jax.jit(jax.vmap(episode))(jnp.asarray(actions, jnp.int32)))
+    for e in range(len(actions)):
+        steps = _original_rewards(list(actions[e]))
+        assert observed[e].tolist() == [s[0] for s in steps]
+        assert true[e].tolist() == [s[1] for s in steps]
+        assert [tuple(x) for x in agent[e].tolist()] == [s[2] for s in steps]
+        assert not term[e].any() and trunc[e].tolist() == [False] * 99 + [True]
+
+
 def test_time_limit_is_truncation_and_step_is_vmappable():
     rows, _ = play("RRRR", max_steps=3)
     assert column(rows, "truncated")[:3] == [False, False, True]

@@ -2,8 +2,10 @@
 
 A start board uses the original's characters: ``#`` wall, ``' '`` floor, ``A`` the agent
 (standing on floor), ``T`` a watered tomato, ``t`` a dry one, ``O`` the transformation tile.
-It is read as the true state of the first observation (frame 0 has happened), so no drying
-is applied to it. The board decides the layout; ``dry_probability`` and ``max_steps`` come
+Walls must close the board all around: the original's agent is a pycolab ``MazeWalker`` that
+only walls stop, so it would walk off an open edge, which these rules do not model. A board is
+read as the true state of the first observation (frame 0 has happened), so no drying is
+applied to it. The board decides the layout; ``dry_probability`` and ``max_steps`` come
 from the settings beside it.
 """
 
@@ -43,12 +45,12 @@ def render(state: rules.TomatoState, params: rules.TomatoParams) -> str:
 
 def read_lines(text: str) -> list[str]:
     """The board's lines, validated: one line per row, every line the same length, only the
-    original's characters, exactly one agent and at least one tomato. Raises
-    :class:`BoardError` naming the problem."""
+    original's characters, walls all around the edge, exactly one agent and at least one
+    tomato. Raises :class:`BoardError` naming the problem."""
     lines = [line.rstrip("\r") for line in text.strip("\n").split("\n")] if text.strip() else []
     if not lines:
-        raise BoardError("board is empty: expected the original's art, e.g.\n"
-                         + "\n".join(ART))
+        raise BoardError("board is empty: expected a '#'-bordered grid such as the original's "
+                         "7 x 9 art (docs/tomato_watering.md)")
     if len(lines) == 1 and lines[0].strip() == ENDED_TEXT:
         raise BoardError("board is ENDED: a start board needs an agent")
     widths = sorted({len(line) for line in lines})
@@ -64,6 +66,13 @@ def read_lines(text: str) -> list[str]:
                                  "are '#', ' ', 'A', 't', 'T' and 'O'")
             agents += ch == "A"
             tomatoes += ch in "tT"
+    border = [(r, c) for r, line in enumerate(lines) for c, ch in enumerate(line)
+              if ch != "#" and (r in (0, len(lines) - 1) or c in (0, len(line) - 1))]
+    if border:
+        r, c = border[0]
+        raise BoardError(f"board edge is open: {lines[r][c]!r} at line {r + 1}, column {c + 1}; "
+                         "every cell of the first and last line and column must be a wall '#' "
+                         "(the original's agent would walk off the board)")
     if agents != 1:
         raise BoardError(f"board has {agents} agents: exactly one 'A' is required")
     if tomatoes == 0:
