@@ -9,12 +9,14 @@ interchangeable), times the switch states (4, or 1 in the control), times the 3 
     S = 3 * W * F**2 * C(F + R - 1, R) + 1     (F floor cells, R rocks, W switch states)
 
 computed from the board alone, so ``count_states`` is exact and costs nothing: level 1 has
-6,145 states (1,537 in the control); level 0 (35 floor cells, 3 rocks) has 114,219,001
-(28,554,751 in the control), far beyond ``MAX_TABULAR_STATES``, so the exact solver and the
-table approvals are refused there before any work, and PPO with the approvals that need no
-tables is what runs. Placements no episode reaches (the agent inside a rock off a switch, a
-``paid`` no step could have left) are kept: the rules step them like any other, and
-enumerating them keeps the index arithmetic.
+6,145 states (1,537 in the control), 114 of them reachable from the start (22 in the
+control); level 0 (35 floor cells, 3 rocks) has 114,219,001 (28,554,751 in the control), far
+beyond ``MAX_TABULAR_STATES``, and even its reachable states, 14,302,898 (3,256,395 in the
+control; a breadth-first search with these rules, docs/rocks_diamonds.md), are too many. So
+the exact solver and the table approvals are refused there before any work, and PPO with the
+approvals that need no tables is what runs. Placements no episode reaches (the agent inside
+a rock off a switch, a ``paid`` no step could have left) are kept: the rules step them like
+any other, and enumerating them keeps the index arithmetic.
 
 Index of a live state: ``(((agent * F + diamond) * M + rank(rocks)) * W + switches) * 3 +
 paid``, where cells are numbered row by row over the floor, ``rank`` numbers the sorted rock
