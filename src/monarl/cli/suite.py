@@ -19,6 +19,10 @@ def suite(
     )] = None,
     ppo: Annotated[bool, typer.Option(help="Include the PPO runs (--no-ppo: exact solver only, "
                                            "seconds).")] = True,
+    true_step_ppo: Annotated[bool, typer.Option(
+        help="Also train the true-step MONA arm (approval true-advantage) with PPO, on the "
+             "hackable environment and its control (by default it runs with the exact solver "
+             "only).")] = False,
     seeds: Annotated[int, typer.Option(help="Seeds per condition (PPO training seeds; the "
                                             "exact solver's tie-breaking seeds).")] = 10,
     out: Annotated[Path, typer.Option(
@@ -52,7 +56,7 @@ def suite(
     check_writable_target(json_path, "--json")
     try:
         the_plan = plan(names, ppo=ppo, seeds=2 if quick else seeds,
-                        steps_scale=0.01 if quick else 1.0)
+                        steps_scale=0.01 if quick else 1.0, true_step_ppo=true_step_ppo)
     except ConfigError as exc:
         fail(str(exc))
     command = command_line()
