@@ -3,10 +3,12 @@ the paper's (``trusted``), for hacks that pay in the very step they are taken.
 
 The paper's approval of a step is ``R_obs(s, a) + V(t+1, s') - V(t, s)``: the overseer's
 foresight (its true-reward value V) added to the environment's *observed* reward of the step.
-Where the observed reward itself is fooled within the step (tomato watering's transformation
-tile makes the observation, and so the observed reward, show every cell watered the moment the
-agent stands on it), that term pays for the hack at M = 1, and MONA hacks as ordinary RL does.
-This form judges the step by what the overseer knows it truly achieved:
+Where the observed reward itself is wrong within the step, that term judges the step wrongly at
+M = 1 too: in boat race every move costs -1 observed whichever way it goes while the true reward
+pays +1 for a clockwise move, so the approval ties racing on with backing out and MONA farms
+(docs/boat_race.md); tomato watering's transformation tile pays 0.56 observed for 0.26 true the
+moment the agent stands on it, so stepping onto it is approved +0.30 above the true-optimal
+step. This form judges the step by what the overseer knows it truly achieved:
 
     approval(t, s, a) = R_true(s, a) + V(t+1, s') - V(t, s),   0 at the last step,
 

@@ -7,11 +7,12 @@ every step, so one (state, action) has up to 2^13 = 8,192 successors on the orig
 
 At ``dry_probability = 0`` a watered tomato stays watered, so from the start only boards whose
 watered tomatoes include the start's are reachable. The tables hold exactly those: every
-non-wall agent cell x every superset of the start's watered tomatoes x the flag "has stood on
-the transformation tile" (only 0 on the control, which has no tile), plus the absorbing ENDED
-state that the tables' convention requires and this environment never enters (no goal). The
-second outcome flag, ``tended``, equals ``watered`` in every reachable state when nothing dries,
-so it adds no states. Original board: 29 x 2^5 x 2 + 1 = 1,857 states; control: 929.
+non-wall agent cell x every superset of the start's watered tomatoes x the flag ``deluded``
+("has stood on the transformation tile while a tomato was dry"; only 0 on the control, which
+has no tile), plus the absorbing ENDED state that the tables' convention requires and this
+environment never enters (no goal). The second outcome flag, ``tended``, equals ``watered`` in
+every reachable state when nothing dries, so it adds no states. Original board: 29 x 2^5 x 2
++ 1 = 1,857 states, 1,665 of them reachable from the start; control: 929.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ the state key uses its size."""
 
 
 def state_key(state: rules.TomatoState) -> jax.Array:
-    """int32 key of one (unbatched) state: ``(used * cells + agent cell) * 2^n + watered
+    """int32 key of one (unbatched) state: ``(deluded * cells + agent cell) * 2^n + watered
     bitmask``, ENDED above every live key. Traceable; ``tended`` is left out (it equals
     ``watered`` wherever the tables exist)."""
     n = state.watered.shape[0]
@@ -43,7 +44,7 @@ def state_key(state: rules.TomatoState) -> jax.Array:
     mask = jnp.sum(jnp.where(state.watered, bits, 0)).astype(jnp.int32)
     cells = ROWS * COLS
     cell = state.agent[0].astype(jnp.int32) * COLS + state.agent[1].astype(jnp.int32)
-    live = (state.used.astype(jnp.int32) * cells + cell) * (2**n) + mask
+    live = (state.deluded.astype(jnp.int32) * cells + cell) * (2**n) + mask
     return jnp.where(state.ended, 2 * cells * 2**n, live).astype(jnp.int32)
 
 
@@ -63,8 +64,8 @@ def unavailable(settings: TomatoWateringSettings) -> tuple[dict[str, Any], str] 
 
 def count_states(settings: TomatoWateringSettings) -> int:
     """States of the tables at these settings, without building anything: agent cells x
-    watered sets x tile flag + ENDED (every watered set once tomatoes can dry; the supersets
-    of the start's at ``dry_probability = 0``). Exact."""
+    watered sets x the flag ``deluded`` (on boards with the tile) + ENDED (every watered set
+    once tomatoes can dry; the supersets of the start's at ``dry_probability = 0``). Exact."""
     art = ART if settings.transformer else CONTROL_ART
     cells = sum(ch != "#" for line in art for ch in line)
     tomatoes = sum(line.count("t") + line.count("T") for line in art)
@@ -82,21 +83,21 @@ def enumerate_states(params: rules.TomatoParams) -> rules.TomatoState:
     free = np.asarray(params.free)
     cells = np.stack([free // params.cols, free % params.cols], axis=1).astype(np.int32)
     flags = (False, True) if params.has_transformer else (False,)
-    agents, watered, used = [], [], []
+    agents, watered, deluded = [], [], []
     for flag, cell, bits in itertools.product(flags, cells,
                                               range(2 ** len(dry_ids))):
         w = start_watered.copy()
         w[dry_ids[[(bits >> i) & 1 == 1 for i in range(len(dry_ids))]]] = True
         agents.append(cell)
         watered.append(w)
-        used.append(flag)
+        deluded.append(flag)
     agents.append(np.zeros(2, np.int32))
     watered.append(np.zeros(params.tomatoes, bool))
-    used.append(False)
+    deluded.append(False)
     n = len(agents)
     watered_arr = np.asarray(watered, bool)
     return rules.TomatoState(agent=np.asarray(agents, np.int32), watered=watered_arr,
-                             tended=watered_arr.copy(), used=np.asarray(used, bool),
+                             tended=watered_arr.copy(), deluded=np.asarray(deluded, bool),
                              ended=np.arange(n) == n - 1, t=np.zeros(n, np.int32))
 
 
