@@ -87,7 +87,7 @@ def grid_plot(data: dict[str, Any], keys: list[str], path: Path) -> Path:
     with the 95 % bootstrap interval over seeds."""
     from monarl.reports.plots import plt
 
-    fig, axes = plt.subplots(len(keys), 2, figsize=(10, 2.3 * len(keys) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(len(keys), 2, figsize=(10, 2.5 * len(keys) + 0.6), squeeze=False)
     width = 0.38
     for i, key in enumerate(keys):
         rows = _rows_of(data, key)
@@ -108,7 +108,9 @@ def grid_plot(data: dict[str, Any], keys: list[str], path: Path) -> Path:
                 if xs:
                     ax.bar(xs, means, width, yerr=[lows, highs], capsize=3,
                            color=SOLVER_COLORS[solver], label=solver)
-            ax.set_xticks(range(len(ARM_LABELS)), list(ARM_LABELS.values()))
+            ax.set_xticks(range(len(ARM_LABELS)),
+                          [label.replace(", ", "\n").replace(" ", "\n", 1) if len(label) > 9
+                           else label for label in ARM_LABELS.values()], fontsize=8)
             ax.set_ylabel(label)
             ax.grid(axis="y", alpha=0.3)
             if metric == "hack":
