@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from monarl.cli.common import fail
-from monarl.core.config import ConfigError, describe_fields
+from monarl.cli.common import SetOpt, fail, option_message, parse_sets
+from monarl.core.config import ConfigError, describe_fields, field_names, from_mapping
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document instead.")]
 
@@ -90,17 +90,79 @@ def envs(
         metavar="[ENV]...", help="Only these (registered names or package.module:ATTR).")
     ] = None,
     as_json: JsonOpt = False,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Run the protocol checker on each (monarl.envs.checker): random "
+        "episodes through jit and vmap, the tables against the steps, render/parse, the "
+        "control, Gymnasium's checker. One line each; exit status 1 if any fails.")] = False,
+    set_: SetOpt = None,
+    episodes: Annotated[int | None, typer.Option(
+        help="With --check: random episodes per environment (default 64).")] = None,
 ) -> None:
     """List the environments: settings with defaults, capabilities (jax, tables, control),
-    outcome labels, the hack, the trainers that can train them."""
+    outcome labels, the hack, the trainers that can train them; or check them (--check)."""
     from monarl.envs import ENVS
 
-    records = [env_record(spec) for spec in _load(ENVS, names)]
+    if not check:
+        for given_, option in ((set_, "--set"), (episodes, "--episodes")):
+            if given_:
+                fail(f"{option} is read only with --check")
+    specs = _load(ENVS, names)
+    if check:
+        _check(names or ENVS.names(), specs, set_, 64 if episodes is None else episodes,
+               as_json)
+        return
+    records = [env_record(spec) for spec in specs]
     if as_json:
         typer.echo(json.dumps({"envs": records}, indent=1, default=str))
         return
     _print(records, ("capabilities", "outcomes", "hack", "control", "default_approval",
                      "trainers", "docs"))
+
+
+def _check(names: list[str], specs: list[Any], sets: list[str] | None, episodes: int,
+           as_json: bool) -> None:
+    """``monarl envs --check``: validate every environment's ``--set`` first (exit 2 naming
+    the setting), then check each in turn, one line as each finishes."""
+    from monarl.envs.checker import EnvCheckError, check_env
+
+    if episodes < 1:
+        fail(f"--episodes={episodes} is invalid: must be an integer >= 1")
+    given = parse_sets(sets)
+    chosen = []
+    for name, spec in zip(names, specs, strict=True):
+        known = field_names(spec.settings)
+        fields = {}
+        for key, value in given.items():
+            field = key.removeprefix("env.")
+            if field not in known:
+                fail(f"--set {key}={value!r} is invalid: {name} has no such setting; known "
+                     f"are {', '.join(known) or 'none'}")
+            fields[field] = value
+        try:
+            from_mapping(spec.settings, fields, "env")
+        except ConfigError as exc:
+            fail(f"{name}: " + option_message(str(exc), {f: f"--set {f}" for f in known}))
+        chosen.append((name, fields))
+    failed, results = 0, []
+    for name, fields in chosen:
+        try:
+            report = check_env(name, fields, episodes=episodes)
+        except EnvCheckError as exc:
+            failed += 1
+            line = f"{name}: failed: {' '.join(exc.detail.split())} ({exc.contract})"
+            results.append({"env": name, "ok": False, "contract": exc.contract,
+                            "error": exc.detail, "settings": fields})
+        else:
+            line = report.line()
+            results.append({"env": name, "ok": True, "episodes": report.episodes,
+                            "steps": report.steps, "checked": list(report.checked),
+                            "skipped": report.skipped, "settings": fields})
+        if not as_json:
+            typer.echo(line)
+    if as_json:
+        typer.echo(json.dumps({"checks": results}, indent=1, default=str))
+    if failed:
+        raise typer.Exit(1)
 
 
 def approvals(

@@ -185,7 +185,11 @@ class MonarlGymEnv(_Base):
             if start is not None:
                 raise ValueError("reset option start is invalid: this environment has no "
                                  "finite start set")
-            _, self._state = self.spec_.reset(self._key(), self.params)
+            _, state = self.spec_.reset(self._key(), self.params)
+            if self.backend == "table":  # the table backend steps table indices
+                tables_spec = self.spec_.tables
+                state = int(tables_spec.index(state, tables_spec.index_arrays(self._tables)))
+            self._state = state
             info: dict[str, Any] = {}
         else:
             if start is None:
