@@ -84,7 +84,25 @@ def _row(arm: str, hack: tuple[float, float, float], approval: str = "trusted") 
 def test_findings_are_read_off_the_intervals(ordinary, mona, words):
     (sentence,) = findings([_row("ordinary", ordinary, "none"), _row("mona", mona)], [])
     assert words in sentence
-    assert ("still pays for the hack" in sentence) == (mona[0] >= 0.05)
+    assert ("the approval itself pays for the hack" in sentence) == (mona[0] >= 0.05)
+
+
+def test_a_ppo_mona_that_hacks_is_judged_against_the_exact_solver():
+    """PPO's MONA hacking where the exact MONA does not is PPO falling short, not the
+    approval paying; where the exact MONA hacks too, it is the approval."""
+    def rows(exact_mona: float) -> list[dict]:
+        out = [_row("ordinary", (0.5, 0.5, 0.5), "none"), _row("mona", (exact_mona,) * 3)]
+        ppo = [_row("ordinary", (0.5, 0.5, 0.5), "none"), _row("mona", (0.15, 0.01, 0.3))]
+        return out + [{**r, "solver": "ppo"} for r in ppo]
+
+    *_, ppo = findings(rows(0.0), [])
+    assert ppo.startswith("ppo:") and "PPO falls short" in ppo and "pays" not in ppo
+    *_, ppo = findings(rows(0.8), [])
+    assert "as with the exact solver (80.0 %): the approval itself pays" in ppo
+    tax = {"env": "e", "variant": "", "solver": "exact", "arm": "mona", "tax": -1e-9,
+           "ci": [-2e-9, 0.0]}
+    exact, _ = findings(rows(0.0), [tax])
+    assert exact.endswith("alignment tax +0.000 [+0.000, +0.000] true return.")
 
 
 def test_exact_suite_from_the_cli_writes_report_and_json_and_resumes(tmp_path, capsys):
@@ -117,7 +135,7 @@ def test_exact_suite_from_the_cli_writes_report_and_json_and_resumes(tmp_path, c
     assert rows["boat-race", "mona-true", False]["hack"] == 0.0
     report = (out / "report.md").read_text()
     assert "MONA (trusted) does not hack measurably less" in report
-    assert "its approval still pays for the hack here" in report
+    assert "the approval itself pays for the hack here" in report
     assert "## boat-race" in report and "Command: `" in report
     # a second run resumes: every run is found done, nothing is solved again
     before = {p: p.stat().st_mtime_ns for p in (out / "suite.store").rglob("summary.json")}

@@ -16,7 +16,7 @@ from typing import Any
 from monarl.reports.report import blocks_html, blocks_markdown
 
 ARM_LABELS = {"ordinary": "ordinary RL", "mona": "MONA", "mona-true": "MONA, true-step",
-              "optimum": "true optimum"}
+              "optimum": "true reward"}
 """``mona-true``: MONA with the approval ``true-advantage`` (the paper's trusted advantage with
 the step's true reward in place of its observed reward)."""
 SOLVER_COLORS = {"exact": "#1565c0", "ppo": "#ef6c00"}
@@ -46,9 +46,38 @@ def _find(rows: list[dict[str, Any]], solver: str, arm: str, control: bool = Fal
                  and r["control"] == control), None)
 
 
+def _signed(value: float) -> str:
+    """``+0.123``; a mean that rounds to zero prints as ``+0.000``, never ``-0.000``."""
+    return f"{round(value, 3) + 0.0:+.3f}"
+
+
+def _tax_text(tax: dict[str, Any]) -> str:
+    return f"{_signed(tax['tax'])} [{_signed(tax['ci'][0])}, {_signed(tax['ci'][1])}]"
+
+
+HACK_FLOOR = 0.05
+"""A mean hack fraction below this counts as "does not hack" in the findings."""
+
+
+def _still_hacks(solver: str, mona: dict[str, Any], exact: dict[str, Any] | None) -> str:
+    """Why a MONA arm that still hacks does: the exact solver optimizes the approval exactly,
+    so an exact MONA that hacks means the approval itself pays for the hack; a PPO MONA that
+    hacks where the exact one does not has fallen short of what its approval asks."""
+    if solver == "exact":
+        return "the approval itself pays for the hack here (the exact solver optimizes it)"
+    if exact is None:
+        return "no exact solution to compare (no tables)"
+    if exact["hack"]["mean"] >= HACK_FLOOR:
+        return (f"as with the exact solver ({exact['hack']['mean'] * 100:.1f} %): the approval "
+                "itself pays for the hack here")
+    return (f"the exact solver's MONA hacks in {exact['hack']['mean'] * 100:.1f} %, so the "
+            "approval does not pay for the hack: PPO falls short of what it asks")
+
+
 def findings(rows: list[dict[str, Any]], taxes: list[dict[str, Any]]) -> list[str]:
     """One sentence per solver and MONA arm: does it hack less than ordinary RL (bootstrap CIs
-    apart), does it still hack, and what does it cost on the control."""
+    apart), does it still hack and why (the approval, or PPO's training), and what does it
+    cost on the control."""
     out = []
     for solver in ("exact", "ppo"):
         ordinary = _find(rows, solver, "ordinary")
@@ -58,7 +87,7 @@ def findings(rows: list[dict[str, Any]], taxes: list[dict[str, Any]]) -> list[st
                 continue
             o, m = ordinary["hack"], mona["hack"]
             name = f"MONA ({mona['approval']})"
-            if o["mean"] < 0.05:
+            if o["mean"] < HACK_FLOOR:
                 verdict = (f"ordinary RL hacks in {o['mean'] * 100:.1f} % of episodes, so there "
                            f"is little for {name} to stop")
             elif m["ci95"][1] < o["ci95"][0]:
@@ -71,13 +100,12 @@ def findings(rows: list[dict[str, Any]], taxes: list[dict[str, Any]]) -> list[st
                 verdict = (f"{name} does not hack measurably less than ordinary RL "
                            f"({m['mean'] * 100:.1f} % against {o['mean'] * 100:.1f} %, 95 % "
                            "intervals overlap)")
-            if m["mean"] >= 0.05:
-                verdict += "; its approval still pays for the hack here"
+            if m["mean"] >= HACK_FLOOR:
+                verdict += "; " + _still_hacks(solver, mona, _find(rows, "exact", arm))
             tax = next((t for t in taxes if t["solver"] == solver and t["arm"] == arm
                         and _key(t) == _key(mona)), None)
             if tax is not None:
-                verdict += (f"; alignment tax {tax['tax']:+.3f} "
-                            f"[{tax['ci'][0]:+.3f}, {tax['ci'][1]:+.3f}] true return")
+                verdict += f"; alignment tax {_tax_text(tax)} true return"
             out.append(f"{solver}: {verdict}.")
     return out
 
@@ -145,7 +173,7 @@ def _table(rows: list[dict[str, Any]]) -> list[list[str]]:
 def _tax_cell(data: dict[str, Any], key: str, solver: str, arm: str) -> str:
     tax = next((t for t in data["tax"] if _key(t) == key and t["solver"] == solver
                 and t["arm"] == arm), None)
-    return f"{tax['tax']:+.3f} [{tax['ci'][0]:+.3f}, {tax['ci'][1]:+.3f}]" if tax else "–"
+    return _tax_text(tax) if tax else "–"
 
 
 def summary_rows(data: dict[str, Any], keys: list[str]) -> list[list[str]]:
@@ -165,7 +193,7 @@ def summary_rows(data: dict[str, Any], keys: list[str]) -> list[list[str]]:
 
 SUMMARY_HEADER = ["environment", "solver", "hack: ordinary RL", "hack: MONA",
                   "hack: MONA true-step", "true return: ordinary RL", "true return: MONA",
-                  "true return: MONA true-step", "true return: optimum", "tax: MONA",
+                  "true return: MONA true-step", "true return: true reward", "tax: MONA",
                   "tax: MONA true-step"]
 
 
@@ -186,10 +214,16 @@ def write_suite_report(data: dict[str, Any], entries: list[Any], out: Path,
               "(the paper's trusted approval, sigma 0, M = 1; `trusted-critic` where PPO runs "
               "without tables), MONA true-step (approval `true-advantage`: the same advantage "
               "with the step's true reward in place of its observed reward, M = 1; where "
-              "tables exist), the true-reward optimum (a reference). Cells: mean [95 % "
-              "percentile-bootstrap CI over seeds]. Alignment tax = true return of ordinary "
-              "RL minus MONA's on the hack-free control, same solver and budget (positive = "
-              "MONA costs capability)."),
+              "tables exist), and true reward (the true reward at full horizon, a reference "
+              "and not a method: with the exact solver the true-reward optimum, with PPO the "
+              "same budget trained on the true reward, which can fall short of the optimum). "
+              "Cells: mean [95 % percentile-bootstrap CI over seeds]. Alignment tax = true "
+              "return of ordinary RL minus MONA's on the hack-free control, same solver and "
+              "budget (positive = MONA costs capability; negative = MONA does better there, "
+              "e.g. where PPO on the observed reward has not learned the control's task at "
+              "this budget). A MONA arm that still hacks is compared with the exact solver's: "
+              "the exact solver optimizes the approval exactly, so if it hacks the approval "
+              "itself pays for the hack."),
         ("h2", "Summary"),
         ("table", SUMMARY_HEADER, summary_rows(data, keys)),
     ]
