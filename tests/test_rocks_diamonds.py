@@ -363,3 +363,13 @@ def test_bad_settings_exit_2_naming_the_field(args, message, capsys):
     assert main(["solve", "rocks-diamonds", "--quiet", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_level0_refuses_table_approvals_and_names_the_table_free_ones(capsys):
+    """Level 0 is beyond the tables: a table approval is refused before any work, naming the
+    approvals that need none (which PPO trains with on this level)."""
+    assert main(["train", "rocks-diamonds", "--approval", "trusted", "--horizon", "1",
+                 "--seeds", "1", "--steps", "1000", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "114,219,001 states" in err and "trusted-critic, continuation-rollout" in err
