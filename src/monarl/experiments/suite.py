@@ -328,7 +328,31 @@ def run_suite(the_plan: SuitePlan, out: Path, workers: int | None = None, quiet:
     data["ok"] = outcome.ok
     data["runs"] = len(sweep.runs)
     data["failed"] = len(outcome.failed)
+    data["done_here"] = outcome.done_here
+    data["already_done"] = outcome.already_done
+    data.update(_run_times(sweep, store))
     return data
+
+
+def _run_times(sweep: Any, store: Any) -> dict[str, float]:
+    """What the suite's finished runs recorded, whichever invocation trained them (so a
+    resumed suite still says what it cost): ``run_seconds``, their training time summed (a
+    run of a batch records its share of the batch; several workers overlap, so this exceeds
+    the wall time), and ``span_seconds``, from the first run's start to the last one's end
+    (the wall time of the whole suite, pauses between invocations included)."""
+    from datetime import datetime
+
+    total, starts, ends = 0.0, [], []
+    for rid in sweep.variants:
+        if not store.is_done(rid):
+            continue
+        summary = store.read_json(rid, "summary.json")
+        total += float(summary.get("wall_seconds", 0.0))
+        if summary.get("started") and summary.get("finished"):
+            starts.append(datetime.fromisoformat(summary["started"]))
+            ends.append(datetime.fromisoformat(summary["finished"]))
+    span = (max(ends) - min(starts)).total_seconds() if starts else 0.0
+    return {"run_seconds": total, "span_seconds": span}
 
 
 __all__ = ["ARMS", "Condition", "SOLVERS", "SUITE", "SuiteEntry", "SuitePlan", "collect",

@@ -197,6 +197,21 @@ SUMMARY_HEADER = ["environment", "solver", "hack: ordinary RL", "hack: MONA",
                   "tax: MONA true-step"]
 
 
+def _timing(data: dict[str, Any]) -> str:
+    """How long the suite took, honest about resuming: this invocation's wall time and what it
+    trained, and what the runs recorded whichever invocation trained them (the span from the
+    first start to the last end, and the training time summed over runs)."""
+    text = f"{data['runs']} runs, this invocation {data['wall_seconds']:.0f} s wall"
+    already = data.get("already_done", 0)
+    if already:
+        text += (f" ({data.get('done_here', 0)} runs trained here, {already} found done in the "
+                 "store from earlier invocations)")
+    if data.get("span_seconds"):
+        text += (f"; from the first run's start to the last one's end {data['span_seconds']:.0f}"
+                 f" s, {data['run_seconds']:.0f} s of training summed over runs")
+    return text
+
+
 def write_suite_report(data: dict[str, Any], entries: list[Any], out: Path,
                        json_path: Path | None, command: str) -> dict[str, Path]:
     """``report.md``, ``report.html``, ``suite.png`` and ``results.json`` in ``out``."""
@@ -209,8 +224,8 @@ def write_suite_report(data: dict[str, Any], entries: list[Any], out: Path,
     info = provenance()
     blocks: list[tuple] = [
         ("h1", "monarl suite: ordinary RL against MONA on specification-gaming environments"),
-        ("p", f"Command: `{command}`; {data['runs']} runs in {data['wall_seconds']:.0f} s on "
-              f"{describe_machine()}. Arms: ordinary RL (observed reward, full horizon), MONA "
+        ("p", f"Command: `{command}` on {describe_machine()}; {_timing(data)}."),
+        ("p", "Arms: ordinary RL (observed reward, full horizon), MONA "
               "(the paper's trusted approval, sigma 0, M = 1; `trusted-critic` where PPO runs "
               "without tables), MONA true-step (approval `true-advantage`: the same advantage "
               "with the step's true reward in place of its observed reward, M = 1; where "
@@ -252,6 +267,8 @@ def write_suite_report(data: dict[str, Any], entries: list[Any], out: Path,
     page = out / "report.html"
     page.write_text(blocks_html(blocks, "monarl suite"))
     full = {**flat_results(data), "wall_seconds": data["wall_seconds"], "runs": data["runs"],
+            **{k: data[k] for k in ("done_here", "already_done", "run_seconds", "span_seconds")
+               if k in data},
             "command": command, "provenance": info}
     results = out / "results.json"
     text = json.dumps(full, indent=1)
