@@ -190,6 +190,38 @@ def test_probabilities_that_do_not_sum_to_one_fail(corridor):
         check_env(broken, episodes=2)
 
 
+def test_a_goal_step_must_terminate_where_the_tables_say_terminal():
+    """Absent supervisor's goal is terminal in its tables: entering it must report
+    terminated (the old convention, termination one step later on entering ENDED, fails), and
+    tables without the terminal mask do not allow termination there."""
+    from monarl.envs import absent_supervisor as asup
+    from monarl.envs.absent_supervisor import rules
+
+    def late_step(key, state, action, params):  # terminates only on entering ENDED
+        obs, nxt, reward, term, trunc, info = asup.step(key, state, action, params)
+        late = term & ~rules.at_goal(nxt)
+        outcome = jnp.where(late | trunc, info["outcome"], -1)
+        return obs, nxt, reward, late, trunc & ~rules.at_goal(nxt), {**info, "outcome": outcome}
+
+    broken = dataclasses.replace(asup.SPEC, step=late_step)
+    with pytest.raises(EnvCheckError) as info:
+        check_env(broken, episodes=32)
+    assert info.value.contract == "tables-ended"
+    assert "terminal in the tables, from state" in str(info.value)
+    assert "without reporting terminated" in str(info.value)
+
+    def compile_tables(params):
+        return dataclasses.replace(asup.tables.compile_tables(params), terminal=None)
+
+    unmarked = dataclasses.replace(asup.SPEC, tables=dataclasses.replace(
+        asup.SPEC.tables, compile=compile_tables))
+    with pytest.raises(EnvCheckError) as info:
+        check_env(unmarked, episodes=32)
+    assert info.value.contract == "tables-ended"
+    assert "terminated although the tables' successor is state" in str(info.value)
+    assert "termination is entering ENDED or a terminal state" in str(info.value)
+
+
 # --------------------------------------------------------------------------------------------
 # The CLI
 # --------------------------------------------------------------------------------------------

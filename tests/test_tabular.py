@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import jax
 import numpy as np
 import pytest
 
 from monarl.envs import camera_dropbox as cd
 from monarl.envs.camera_dropbox.tables import TooLargeError, compile_camera_dropbox, count_states
+from monarl.tabular.tables import deterministic
 
 
 def test_paper_counts(paper_tables):
@@ -78,3 +81,43 @@ def test_too_large_is_refused_with_a_message():
     params = cd.CameraDropboxParams(rows=9, cols=9, boxes=4, max_steps=5)
     with pytest.raises(TooLargeError, match="states"):
         compile_camera_dropbox(params, with_initial=False)
+
+
+def _corridor(**fields):
+    """A 4-state corridor: 0 -> 1 -> 2 (the goal, entered for +1), 3 ENDED; action 0 stays,
+    action 1 moves on; from the goal every action enters ENDED paying 0."""
+    successor = np.array([[0, 1], [1, 2], [3, 3], [3, 3]])
+    reward = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0], [0.0, 0.0]])
+    base = dict(outcome=np.array([0, 0, 1, -1], np.int32), initial=np.array([0], np.int32),
+                ended=3, max_steps=5, outcomes=("fail", "intended", "hack"), settings={})
+    return deterministic(successor, reward, reward, **{**base, **fields})
+
+
+def test_terminal_states_are_validated_and_left_out_of_episode_lengths():
+    from monarl.tabular.evaluate import evaluate
+
+    plain = _corridor()
+    assert plain.terminal is None and plain.acting.tolist() == [True, True, True, False]
+    tables = _corridor(terminal=np.array([False, False, True, False]))
+    assert tables.acting.tolist() == [True, True, False, False]
+    onward = np.ones((5, 4), np.int64)  # move on: the goal is entered at step 2
+    for t, length in ((plain, 3.0), (tables, 2.0)):  # the step from the goal is not counted
+        result = evaluate(t, onward).as_dicts()[0]
+        assert (result["intended"], result["observed_return"]) == (1.0, 1.0)
+        assert result["episode_length"] == length
+    for terminal, fragment in (
+            (np.array([0, 0, 1, 0]), "must be a bool array [S=4]"),
+            (np.array([False, True]), "must be a bool array [S=4]"),
+            (np.array([False, False, True, True]), "terminal[ENDED=3] is True"),
+            (np.array([False, True, False, False]), "terminal state 1: action 0 goes to state 1"),
+    ):
+        with pytest.raises(ValueError, match=re.escape(fragment)):
+            _corridor(terminal=terminal)
+    # a terminal state that pays on its way into ENDED is refused too
+    successor = np.array([[0, 1], [1, 2], [3, 3], [3, 3]])
+    paying = np.array([[0.0, 0.0], [0.0, 1.0], [0.0, 0.5], [0.0, 0.0]])
+    with pytest.raises(ValueError, match="paying observed 0.5"):
+        deterministic(successor, paying, paying, outcome=np.array([0, 0, 1, -1], np.int32),
+                      initial=np.array([0], np.int32), ended=3, max_steps=5,
+                      outcomes=("fail", "intended", "hack"), settings={},
+                      terminal=np.array([False, False, True, False]))

@@ -259,9 +259,12 @@ class MonarlGymEnv(_Base):
         self._t += 1
         reward = float(tables.observed[previous, action, k])
         true_reward = float(tables.true[previous, action, k])
-        terminated = nxt == tables.ended and previous != tables.ended
+        # Entering ENDED ends the episode with the outcome of the state left; entering a
+        # terminal state (Tables.terminal: e.g. absent supervisor's goal) ends it with that
+        # state's outcome.
+        entered_terminal = tables.terminal is not None and bool(tables.terminal[nxt])
+        terminated = entered_terminal or (nxt == tables.ended and previous != tables.ended)
         truncated = not terminated and self._t >= self.max_steps
-        # Entering ENDED ends the episode with the outcome of the state left.
         outcome = int(tables.outcome[previous if nxt == tables.ended else nxt])
         self._state = nxt
         return reward, true_reward, terminated, truncated, outcome

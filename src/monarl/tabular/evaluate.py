@@ -8,7 +8,10 @@ which equals the average over the start states of one deterministic rollout each
 Bookkeeping. An episode ends when it enters ENDED (termination) or at the step limit
 (truncation). Its outcome is the outcome label of its last non-ENDED state, so probability mass
 is credited to ``outcome[s]`` when it flows from s into ENDED, and at the step limit for the mass
-still on a live state.
+still on a live state. An episode that enters a terminal state (``Tables.terminal``) ends there:
+the tables' step from it into ENDED pays 0 and credits that state's outcome, so returns and
+outcomes need nothing more, and the episode length leaves that step out (it counts the steps
+taken from ``Tables.acting`` states).
 """
 
 from __future__ import annotations
@@ -99,6 +102,7 @@ def evaluate(tables: Tables, policy: np.ndarray,
     obs_r = tables.reward_table("observed")
     true_r = tables.reward_table("true")
     live = tables.live
+    acting = tables.acting
     onehot_outcome = np.zeros((tables.num_states, n_out))
     onehot_outcome[live, tables.outcome[live]] = 1.0
     if tables.deterministic:
@@ -109,7 +113,7 @@ def evaluate(tables: Tables, policy: np.ndarray,
         flow = dist[..., :, None] * probs[..., t, :, :]  # [..., S, A]
         obs_return += np.einsum("...sa,sa->...", flow, obs_r)
         true_return += np.einsum("...sa,sa->...", flow, true_r)
-        length += flow[..., live, :].sum(axis=(-1, -2))
+        length += flow[..., acting, :].sum(axis=(-1, -2))
         ending = (flow * ends).sum(axis=-1)  # [..., S]
         fractions += ending @ onehot_outcome
         dist = tables.flow(flow)
@@ -120,7 +124,8 @@ def evaluate(tables: Tables, policy: np.ndarray,
 
 def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed: jax.Array,
                      true: jax.Array, outcome: jax.Array, ended: int | jax.Array,
-                     initial: jax.Array, num_outcomes: int = 3
+                     initial: jax.Array, num_outcomes: int = 3,
+                     terminal: jax.Array | None = None
                      ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """Exact results of a *deterministic* policy [T, S] on deterministic tables, as a pure JAX
     function (jit/vmap): ``next_state`` [S, A] successors, ``observed`` / ``true`` [S, A]
@@ -129,7 +134,9 @@ def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed: jax.Arr
     With deterministic rules and policy, one rollout from each start state is the exact
     distribution under the uniform start, and following N trajectories costs O(T * N) instead
     of O(T * S * A). Returns (outcome fractions [num_outcomes], mean observed return, mean true
-    return, mean episode length) over the start states.
+    return, mean episode length) over the start states. ``terminal`` [S] bool
+    (``Tables.terminal``; None: none): the step from a terminal state is not counted in the
+    length.
     """
 
     def advance(carry, actions):
@@ -139,8 +146,9 @@ def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed: jax.Arr
         live = pos != ended
         finished = live & (nxt == ended)
         counts = counts + jax.nn.one_hot(outcome[pos], num_outcomes) * finished[:, None]
+        acting = live if terminal is None else live & ~terminal[pos]
         carry = (nxt, total_observed + observed[pos, action], total_true + true[pos, action],
-                 length + live, counts)
+                 length + acting, counts)
         return carry, None
 
     n = initial.shape[0]
@@ -153,13 +161,16 @@ def rollout_outcomes(policy: jax.Array, next_state: jax.Array, observed: jax.Arr
 
 def distribution_outcomes(policy: jax.Array, next_state: jax.Array, probability: jax.Array,
                           observed: jax.Array, true: jax.Array, outcome: jax.Array,
-                          ended: int | jax.Array, initial: jax.Array, num_outcomes: int = 3
+                          ended: int | jax.Array, initial: jax.Array, num_outcomes: int = 3,
+                          terminal: jax.Array | None = None
                           ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     """:func:`rollout_outcomes` for stochastic tables (``next_state`` / ``probability``
     [S, A, K]): the state distribution of the deterministic policy, propagated exactly."""
     num_states = next_state.shape[0]
     states = jnp.arange(num_states)
     live = (states != ended).astype(observed.dtype)
+    acting = live if terminal is None else ((states != ended) & ~terminal).astype(
+        observed.dtype)
     onehot = jax.nn.one_hot(outcome, num_outcomes, dtype=observed.dtype) * live[:, None]
     start = jnp.zeros(num_states, observed.dtype).at[initial].add(1.0 / initial.shape[0])
 
@@ -168,7 +179,7 @@ def distribution_outcomes(policy: jax.Array, next_state: jax.Array, probability:
         nxt, prob = next_state[states, actions], probability[states, actions]  # [S, K]
         total_observed = total_observed + jnp.sum(dist * observed[states, actions])
         total_true = total_true + jnp.sum(dist * true[states, actions])
-        length = length + jnp.sum(dist * live)
+        length = length + jnp.sum(dist * acting)
         ending = dist * jnp.sum(prob * (nxt == ended), axis=-1)
         fractions = fractions + ending @ onehot
         dist = jax.ops.segment_sum((dist[:, None] * prob).reshape(-1), nxt.reshape(-1),

@@ -12,6 +12,13 @@ rules on every state (no second copy of the rules). Conventions:
   truncation.
 - ``outcome[s]`` is the outcome of an episode whose last state before ENDED (or at the time
   limit) is s; -1 for ENDED.
+- ``terminal`` (optional, [S] bool; None: no such states) marks states whose *entry* ends the
+  episode: the environment's step reports ``terminated`` on entering one (with the outcome of
+  that state). From a terminal state every action enters ENDED with reward 0, a step the
+  tables keep only so that the outcome stays a function of one state, and which no episode
+  takes: episode lengths leave it out (:attr:`Tables.acting`). Absent Supervisor's goal is
+  terminal, as the original ends the episode on the step that enters it; Camera Dropbox has
+  none (the MONA paper's camera ends the episode on the step *after* it fires, into ENDED).
 - ``initial`` are the start states, drawn uniformly.
 - ``states`` holds the environment state of every index (a pytree with a leading axis of S,
   time step 0): observations and rendering come from it.
@@ -48,6 +55,7 @@ class Tables:
     max_steps: int
     outcomes: tuple[str, ...]
     settings: dict
+    terminal: np.ndarray | None = None  # bool [S]: entering one ends the episode (docstring)
     states: Any = dataclasses.field(repr=False, default=None)  # pytree [S], t = 0
     feature_fn: Callable[[Tables], np.ndarray] | None = dataclasses.field(repr=False,
                                                                           default=None)
@@ -55,6 +63,34 @@ class Tables:
     render_state: Callable[[Any], str] | None = dataclasses.field(repr=False, default=None)
     host_index: Callable[[Any], int] | None = dataclasses.field(repr=False, default=None)
     _cache: dict = dataclasses.field(repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.terminal is not None:
+            object.__setattr__(self, "terminal", self._valid_terminal(self.terminal))
+
+    def _valid_terminal(self, terminal: Any) -> np.ndarray:
+        """``terminal`` as a bool [S] array, or a ValueError saying what is wrong."""
+        mask = np.asarray(terminal)
+        num_states = self.next_state.shape[0]
+        if mask.dtype != np.bool_ or mask.shape != (num_states,):
+            raise ValueError(f"terminal must be a bool array [S={num_states}] (or None), got "
+                             f"{mask.dtype}{list(mask.shape)}")
+        if mask[self.ended]:
+            raise ValueError(f"terminal[ENDED={self.ended}] is True: ENDED is where a "
+                             "terminal state leads, not a terminal state")
+        rows = np.flatnonzero(mask)
+        possible = self.probability[rows] > 0  # [n, A, K]
+        wrong = possible & ((self.next_state[rows] != self.ended)
+                            | (self.observed[rows] != 0) | (self.true[rows] != 0))
+        if wrong.any():
+            i, a, k = np.argwhere(wrong)[0]
+            s = int(rows[i])
+            raise ValueError(f"terminal state {s}: action {int(a)} goes to state "
+                             f"{int(self.next_state[s, a, k])} paying observed "
+                             f"{float(self.observed[s, a, k])}, true {float(self.true[s, a, k])}; "
+                             f"from a terminal state every action must enter ENDED "
+                             f"({self.ended}) with reward 0")
+        return mask
 
     # -- shape ------------------------------------------------------------------------------
 
@@ -89,6 +125,15 @@ class Tables:
         live = np.ones(self.num_states, bool)
         live[self.ended] = False
         return live
+
+    @property
+    def acting(self) -> np.ndarray:
+        """[S] True for the states an episode takes a step from: live and not terminal (the
+        step from a terminal state into ENDED is the tables' bookkeeping, no episode's). What
+        episode lengths count; equal to :attr:`live` without terminal states."""
+        if self.terminal is None:
+            return self.live
+        return self.live & ~self.terminal
 
     # -- the quantities the solvers use ---------------------------------------------------
 

@@ -109,7 +109,7 @@ FAST_COMPILE = {"xla_backend_optimization_level": 1}
 @partial(jax.jit, static_argnames=("levels", "tie_break", "keep", "num_outcomes"),
          compiler_options=FAST_COMPILE)
 def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_break, keep,
-                          probability=None, num_outcomes=3):
+                          probability=None, num_outcomes=3, terminal=None):
     """Scan k = 1..levels: policy and exact evaluation of every horizon M = k.
 
     Batch elements (noise seeds) are solved one after another (``lax.map``), not side by side:
@@ -117,7 +117,7 @@ def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_
     side by side took 2.5x as long per seed as one (benchmarks/bench_sweep.py).
 
     ``next_state``: [S, A] successors (deterministic tables, ``probability=None``) or
-    [S, A, K] with their ``probability``.
+    [S, A, K] with their ``probability``. ``terminal``: ``Tables.terminal`` (None: none).
     """
     _, steps, num_states, num_actions = reward.shape
 
@@ -133,10 +133,11 @@ def _window_optimal_sweep(reward, seeds, next_state, tables_arrays, levels, tie_
             policy = _greedy(q, priority, tie_tolerance(tie_break)).astype(jnp.int32)  # [T, S]
             values = values.at[:steps].set(q.max(axis=-1))
             if probability is None:
-                result = rollout_outcomes(policy, *tables_arrays, num_outcomes=num_outcomes)
+                result = rollout_outcomes(policy, *tables_arrays, num_outcomes=num_outcomes,
+                                          terminal=terminal)
             else:
                 result = distribution_outcomes(policy, *tables_arrays,
-                                               num_outcomes=num_outcomes)
+                                               num_outcomes=num_outcomes, terminal=terminal)
             return values, (result, policy if keep else None)
 
         values = jnp.zeros((steps + 1, num_states), jnp.float64)
@@ -158,6 +159,12 @@ def _tables_arrays(tables: Tables) -> tuple:
     if tables.deterministic:
         return (jnp.asarray(tables.successor), *rewards, *rest)
     return (jnp.asarray(tables.next_state), jnp.asarray(tables.probability), *rewards, *rest)
+
+
+def _terminal(tables: Tables) -> jax.Array | None:
+    """``Tables.terminal`` as a device array, or None (the evaluation then counts every live
+    state's step, exactly as without the argument)."""
+    return None if tables.terminal is None else jnp.asarray(tables.terminal)
 
 
 def _transitions(tables: Tables) -> tuple[jax.Array, jax.Array | None]:
@@ -186,7 +193,8 @@ def horizon_sweep(tables: Tables, reward: np.ndarray, horizons: list[int | None]
         next_state, probability = _transitions(tables)
         results, _ = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds), next_state,
                                            _tables_arrays(tables), max(effective), tie_break,
-                                           False, probability, len(tables.outcomes))
+                                           False, probability, len(tables.outcomes),
+                                           _terminal(tables))
         results = jax.device_get(results)
     index = np.asarray(effective) - 1
     fractions, observed, true, length = results
@@ -200,9 +208,10 @@ def evaluate_policies(tables: Tables, policies: np.ndarray) -> dict[str, np.ndar
         arrays = _tables_arrays(tables)
         outcomes = rollout_outcomes if tables.deterministic else distribution_outcomes
         count = len(tables.outcomes)
+        terminal = _terminal(tables)
         fractions, observed, true, length = jax.device_get(
-            jax.jit(jax.vmap(lambda p: outcomes(p, *arrays, num_outcomes=count)))(
-                jnp.asarray(policies)))
+            jax.jit(jax.vmap(lambda p: outcomes(p, *arrays, num_outcomes=count,
+                                                terminal=terminal)))(jnp.asarray(policies)))
     return {"fractions": fractions, "observed_return": observed, "true_return": true,
             "episode_length": length}
 
@@ -227,7 +236,7 @@ def solve(tables: Tables, reward: np.ndarray, horizon: int | None,
         next_state, probability = _transitions(tables)
         _, policies = _window_optimal_sweep(jnp.asarray(reward), jnp.asarray(seeds), next_state,
                                             _tables_arrays(tables), window_len, tie_break, True,
-                                            probability, len(tables.outcomes))
+                                            probability, len(tables.outcomes), _terminal(tables))
         return np.asarray(policies[-1])
 
 

@@ -36,7 +36,7 @@ class EvalArrays(NamedTuple):
     true: jax.Array  # float32 [S, A]
     ends: jax.Array  # float32 [S, A] probability that a live s flows into ENDED
     outcome_onehot: jax.Array  # float32 [S, n_outcomes] (0 rows for ENDED)
-    live: jax.Array  # float32 [S]
+    acting: jax.Array  # float32 [S] steps the episode length counts: live, not terminal
     start: jax.Array  # float32 [S]
     probability: jax.Array | None = None  # float32 [S, A, K] for stochastic tables
 
@@ -85,7 +85,7 @@ def eval_arrays(tables: Tables, observe: Any, params: Any) -> EvalArrays:
         true=jnp.asarray(tables.reward_table("true"), jnp.float32),
         ends=jnp.asarray(ends, jnp.float32),
         outcome_onehot=jnp.asarray(onehot),
-        live=jnp.asarray(live, jnp.float32),
+        acting=jnp.asarray(tables.acting, jnp.float32),
         start=jnp.asarray(start),
         probability=probability,
     )
@@ -107,7 +107,7 @@ def exact_evaluation(probs: jax.Array, arrays: EvalArrays,
         flow = dist[:, None] * probs_t  # [S, A]
         obs_ret = obs_ret + jnp.sum(flow * arrays.observed)
         true_ret = true_ret + jnp.sum(flow * arrays.true)
-        length = length + jnp.sum(flow * arrays.live[:, None])
+        length = length + jnp.sum(flow * arrays.acting[:, None])
         fractions = fractions + jnp.sum(flow * arrays.ends, axis=1) @ arrays.outcome_onehot
         mass = (flow.reshape(-1) if arrays.probability is None
                 else (flow[..., None] * arrays.probability).reshape(-1))

@@ -5,7 +5,9 @@ rewards per (state, action); writing them by hand would be a second copy of the 
 48 live states (12 agent cells x supervisor present or not x punished or not) are pushed
 through ``rules.transition`` with ``jax.vmap`` and the tables read off the results, plus
 ENDED. The rules are deterministic (K = 1). Every setting gives the same 49 states; the
-supervisor setting only chooses the start states (one or two).
+supervisor setting only chooses the start states (one or two). The goal states are
+``terminal``: entering one ends the episode (``rules.step`` reports it), and the tables' step
+from one into ENDED is not counted in episode lengths.
 """
 
 from __future__ import annotations
@@ -54,19 +56,21 @@ def all_states() -> rules.EnvState:
 
 @jax.jit
 def _step_all(states: rules.EnvState):
-    """Successor keys and rewards of every (state, action), and every state's outcome."""
+    """Successor keys and rewards of every (state, action), and every state's outcome, key
+    and whether it is a goal state (terminal)."""
     actions = jnp.arange(len(rules.ACTIONS))
     each = jax.vmap(jax.vmap(rules.transition, in_axes=(None, 0)), in_axes=(0, None))
     nxt, observed, true = each(states, actions)
     keys = jax.vmap(jax.vmap(state_key))(nxt)
-    return keys, observed, true, jax.vmap(rules.outcome_of)(states), jax.vmap(state_key)(states)
+    return (keys, observed, true, jax.vmap(rules.outcome_of)(states),
+            jax.vmap(state_key)(states), jax.vmap(rules.at_goal)(states))
 
 
 def compile_tables(params: rules.AbsentSupervisorParams) -> Tables:
     """The tables of these parameters (the same rules as ``rules.step``)."""
     states = all_states()
     jstates = jax.tree_util.tree_map(jnp.asarray, states)
-    keys, observed, true, outcome, own = jax.device_get(_step_all(jstates))
+    keys, observed, true, outcome, own, goal = jax.device_get(_step_all(jstates))
     lookup = np.full(ENDED_KEY + 1, -1, np.int64)
     lookup[own] = np.arange(NUM_STATES)
     next_state = lookup[keys]
@@ -90,5 +94,6 @@ def compile_tables(params: rules.AbsentSupervisorParams) -> Tables:
     return deterministic(
         next_state, np.asarray(observed, np.float64), np.asarray(true, np.float64),
         outcome=outcome, initial=initial, ended=NUM_LIVE, max_steps=params.max_steps,
-        outcomes=rules.OUTCOMES, settings=rules.env_settings(params), states=states,
+        outcomes=rules.OUTCOMES, settings=rules.env_settings(params),
+        terminal=np.asarray(goal, bool), states=states,
         feature_fn=features, render_state=boards.render, host_index=host_index)

@@ -52,8 +52,9 @@ def check_env(env: EnvSpec | str, settings: Mapping[str, Any] | Any = None, *,
       every table state is its position; every visited state's index is valid and live,
       agrees with ``host_index``; each successor is a positive-probability branch of
       ``next_state[s, a]`` whose observed and true rewards are the step's; termination
-      exactly when entering ENDED; the end's outcome is ``outcome`` of the last state before
-      ENDED (or of the state at the limit); reset states are among ``initial`` (in the order
+      exactly when entering ENDED or a terminal state (``tables.terminal``); the end's
+      outcome is ``outcome`` of the last state before ENDED, of the terminal state entered,
+      or of the state at the limit; reset states are among ``initial`` (in the order
       of ``start_states``); branch frequencies roughly match the probabilities.
     - render / parse: ``render`` gives text; ``parse(render(s))`` gives back every array of
       reset states ``s`` (start boards: what ``parse`` is for) and renders the same.

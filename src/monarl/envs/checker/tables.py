@@ -228,7 +228,11 @@ class TableChecks(CheckContext):
                                 f"{table[s[j], a[j], k].tolist()}")
         terminated = out["terminated"][i, b]
         enters = s2 == ended
-        wrong = terminated & ~enters
+        terminal = (np.zeros(S, bool) if t.terminal is None
+                    else np.asarray(t.terminal, bool))
+        ending = enters | terminal[s2]  # the steps that must terminate
+        nothing = "not ENDED" if t.terminal is None else "neither terminal nor ENDED"
+        wrong = terminated & ~ending
         if wrong.any():
             j = int(np.flatnonzero(wrong)[0])
             at_limit = int(t_new[i[j], b[j]]) >= self.max_steps
@@ -237,14 +241,17 @@ class TableChecks(CheckContext):
                    if at_limit else "terminated although the tables' successor ")
             raise self.fail("time-limit" if at_limit else "tables-ended",
                             f"step {int(i[j]) + 1} of episode {int(b[j])} {why}is state "
-                            f"{int(s2[j])}, not ENDED ({ended})"
+                            f"{int(s2[j])}, {nothing} ({ended})"
                             + (": a time limit is truncation, never termination"
-                               if at_limit else ": termination is entering ENDED"))
-        wrong = enters & ~terminated
+                               if at_limit else ": termination is entering ENDED or a "
+                               "terminal state (tables.terminal)"))
+        wrong = ending & ~terminated
         if wrong.any():
             j = int(np.flatnonzero(wrong)[0])
+            what = (f"ENDED ({ended})" if enters[j]
+                    else f"state {int(s2[j])}, terminal in the tables,")
             raise self.fail("tables-ended", f"step {int(i[j]) + 1} of episode {int(b[j])} "
-                            f"entered ENDED ({ended}) from state {int(s[j])} without "
+                            f"entered {what} from state {int(s[j])} without "
                             "reporting terminated")
         ends = done[i, b]
         last = np.where(enters, s, s2)[ends]
@@ -254,11 +261,12 @@ class TableChecks(CheckContext):
         if wrong.any():
             j = int(np.flatnonzero(wrong)[0])
             e = int(b[ends][j])
-            how = "terminated" if bool(enters[ends][j]) else "truncated"
+            how = "terminated" if bool(ending[ends][j]) else "truncated"
             labels = self.spec.outcomes
             raise self.fail("tables-outcome", f"episode {e} {how} with outcome {int(got[j])} "
                             f"({_label(labels, got[j])}), but tables.outcome[{int(last[j])}] "
-                            f"(the last state before ENDED, or the state at the limit) is "
+                            f"(the last state before ENDED, the terminal state entered, or "
+                            f"the state at the limit) is "
                             f"{int(expected[j])} ({_label(labels, expected[j])})")
         self._check_frequencies(s, a, s2)
 
