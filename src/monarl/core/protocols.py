@@ -95,6 +95,70 @@ class ControlSpec:
 
 
 @dataclasses.dataclass(frozen=True)
+class TextSpec:
+    """The ``text`` capability: episodes of several turns written by a language model.
+
+    An episode is a *case* (one loan application, one coding problem) and ``turns`` replies.
+    Before turn ``k`` the environment shows the model a chat (``prompt``); the model's reply is
+    judged by the environment (``judge``), which gives every turn an observed reward, a true
+    reward and the information its metrics need. Trainers know nothing else of the task: the
+    horizon math sees a ``[turns, episodes]`` reward matrix (``monarl.core.horizon``), exactly
+    as the JAX trainers see ``[T, envs]``.
+
+    Functions (``params`` is what ``EnvSpec.make_params`` returned; all deterministic given
+    their ``rng``, a ``numpy.random.Generator``, so the same seed gives the same episodes):
+
+    - ``sample(params, rng, n) -> list[case]``: ``n`` fresh cases (training draws them; the
+      evaluation draws its own held-out ones).
+    - ``prompt(case, turn, replies, params, inoculation) -> list[{"role", "content"}]``: the
+      chat shown before turn ``turn`` (0-based) given the earlier ``replies`` (what the model
+      may see: the loan decision sees only its own summary). ``inoculation=True`` adds the
+      train-time instruction that permits the undesired behaviour (absent at test time).
+    - ``judge(case, replies, params) -> TurnRewards``: every turn's observed and true reward
+      once all replies are written (a turn's reward never depends on later replies unless the
+      environment's rules say so: the decision is paid at the decision).
+    - ``overseer(case, turn, reply, params) -> float | None``: the trusted rule-based
+      overseer's approval of a turn, judged without seeing any later turn (None: it does not
+      judge that turn). Used by the ``overseer`` approval.
+    - ``evaluate(generate, params, rng, n) -> dict[str, float]``: the environment's own
+      test-time metrics of a policy on ``n`` held-out cases drawn from ``rng``, where
+      ``generate(chats, turn) -> list[str]`` writes greedy replies for a batch of chats (no
+      inoculation at test time).
+    - ``demonstrations(params, rng, n) -> list[list[(chat, reply)]]``: well-formed episodes
+      (the honest, varied transcripts a tiny model is pretrained on so it writes proper turns).
+
+    Fields: ``turn_names`` (one per turn, "summary", "decision"), ``max_new_tokens`` per turn
+    (the default reply budget), ``metrics`` (the names ``evaluate`` returns, the headline
+    first), ``headline`` (those ``monarl train`` shows first), ``inoculation`` (the text of the
+    train-time instruction, for the docs and the run record; "" when the environment has none).
+    """
+
+    turns: int
+    turn_names: tuple[str, ...]
+    max_new_tokens: tuple[int, ...]
+    sample: Callable[[Any, Any, int], list[Any]]
+    prompt: Callable[..., list[dict[str, str]]]
+    judge: Callable[[Any, list[str], Any], Any]
+    overseer: Callable[[Any, int, str, Any], float | None] | None
+    evaluate: Callable[[Callable, Any, Any, int], dict[str, float]]
+    demonstrations: Callable[[Any, Any, int], list[list[tuple[list[dict[str, str]], str]]]]
+    metrics: tuple[str, ...] = ()
+    headline: tuple[str, ...] = ()
+    inoculation: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class TurnRewards:
+    """What ``TextSpec.judge`` gives for one episode: per turn, the observed reward (what the
+    training signal sees), the true reward (what we care about), and a JSON-able dict of
+    what the environment noticed (``flagged``, ``correct``...)."""
+
+    observed: tuple[float, ...]
+    true: tuple[float, ...]
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass(frozen=True)
 class EnvSpec:
     """An environment, gymnax style: pure functions of explicit keys and parameters.
 
@@ -130,7 +194,9 @@ class EnvSpec:
         default_approval: the approval a run of this environment gets when none is named.
         action_kind: ``discrete`` (one of n actions) or ``multi-discrete`` (an int array),
             what :attr:`actions` returns; trainers declare which they train.
-        text: reserved for the language-model capability (turns of text); None here.
+        text: the :class:`TextSpec` of a language-model environment (turns of text), or None.
+            A text-only environment sets ``reset``, ``step``, ``observe``, ``actions`` and
+            ``observation_size`` to None: it has no JAX capability.
         docs: where its rules are documented.
         label: its name in report titles ("Camera Dropbox"; default: ``name``).
         title: ``title(settings) -> str``, the settings that tell its instances apart in a
@@ -143,11 +209,11 @@ class EnvSpec:
     settings: type
     make_params: Callable[[Any], Any]
     describe: Callable[[Any], dict[str, Any]]
-    reset: Callable
-    step: Callable
-    observe: Callable
-    actions: Callable[[Any], Discrete | MultiDiscrete]
-    observation_size: Callable[[Any], int]
+    reset: Callable | None
+    step: Callable | None
+    observe: Callable | None
+    actions: Callable[[Any], Discrete | MultiDiscrete] | None
+    observation_size: Callable[[Any], int] | None
     max_steps: Callable[[Any], int]
     outcomes: tuple[str, ...]
     hack: str | None = None
@@ -159,7 +225,7 @@ class EnvSpec:
     control: ControlSpec | None = None
     default_approval: str = "none"
     action_kind: str = "discrete"
-    text: Any = None
+    text: TextSpec | None = None
     docs: str = ""
     label: str = ""
     title: Callable[[dict[str, Any]], str] | None = None
@@ -173,11 +239,11 @@ class EnvSpec:
         return f"{self.label or self.name} ({listed})" if listed else (self.label or self.name)
 
     def capabilities(self) -> tuple[str, ...]:
-        """What it offers in general: ``jax`` always, its action kind (``discrete`` or
+        """What it offers in general: ``jax`` (unless text-only), its action kind (``discrete`` or
         ``multi-discrete``), ``tables``, ``control`` and ``text`` when declared (a tables
         environment may still be too large for them at some settings: see
         :func:`monarl.algos.check.env_capabilities`)."""
-        caps = ["jax", self.action_kind]
+        caps = ["jax", self.action_kind] if self.reset is not None else []
         if self.tables is not None:
             caps.append("tables")
         if self.text is not None:
