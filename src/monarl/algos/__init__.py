@@ -4,7 +4,9 @@
 - ``ppo``: PPO in JAX on any environment, with MONA's horizon and any approval (``monarl
   train``);
 - ``loan-pg``: the policy-gradient trainer of the loan task (``monarl train
-  loan-steganography``).
+  loan-steganography``);
+- ``grpo``: multi-turn GRPO for language models on text environments (``monarl train
+  loan-text``).
 
 ``TRAINERS.get(name)`` returns a :class:`~monarl.core.protocols.TrainerSpec`; a name may also be
 a ``package.module:ATTR`` reference, and installed packages may register through the
@@ -20,5 +22,6 @@ TRAINERS: Registry[TrainerSpec] = Registry("trainer", "monarl.trainers", Trainer
 TRAINERS.register_builtin("exact", "monarl.algos.exact:SPEC")
 TRAINERS.register_builtin("ppo", "monarl.algos.ppo:SPEC")
 TRAINERS.register_builtin("loan-pg", "monarl.algos.loan_pg:SPEC")
+TRAINERS.register_builtin("grpo", "monarl.algos.llm:SPEC")
 
 __all__ = ["TRAINERS"]

@@ -13,7 +13,10 @@ step-reward object every trainer consumes the same way (``base.Approval``):
 - ``leak``: mixes in the realized future return -- a negative control, never a method;
 - ``trusted-critic`` / ``continuation-rollout``: the same two ideas with an overseer *learned*
   by RL on the true reward, so no tables are needed (any environment size);
-- ``overseer``: the loan task's fact-checking overseer of a summary.
+- ``overseer``: the loan tasks' fact-checking overseer of a summary (a text environment's own
+  rule-based overseer);
+- ``judge`` / ``reward-model``: a frozen language model or reward model scores a turn of text;
+- ``text-leak``: the text negative control (later turns' rewards leak into a turn's approval).
 
 An approval is MONA's whole training reward for a step: every family already contains the
 step's observed reward (the trusted one is ``R_obs(s') + V(t+1, s') - V(t, s)``), exactly as the
@@ -42,7 +45,9 @@ for _kind, _module in (("none", "none"), ("trusted", "trusted"),
                        ("evaluator-rl", "evaluator_rl"), ("continuation", "continuation"),
                        ("leak", "leak"), ("trusted-critic", "trusted_critic"),
                        ("continuation-rollout", "continuation_rollout"),
-                       ("overseer", "fact_overseer"), ("true-advantage", "true_advantage")):
+                       ("overseer", "fact_overseer"), ("true-advantage", "true_advantage"),
+                       ("judge", "judge"), ("reward-model", "reward_model"),
+                       ("text-leak", "text_leak")):
     APPROVALS.register_builtin(_kind, f"monarl.approval.{_module}:SPEC")
 
 

@@ -52,6 +52,7 @@ __all__ = [
     "gae",
     "policy_advantages",
     "normalize_advantages",
+    "turn_advantages",
 ]
 
 Array = jax.Array
@@ -425,3 +426,55 @@ def normalize_advantages(advantages: Array) -> Array:
     the rewards its own advantage depends on (``tests/test_horizon.py`` checks both).
     """
     return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
+def turn_advantages(
+    rewards: Array,
+    horizon: int | None,
+    group_size: int,
+    scale: bool = True,
+) -> Array:
+    """Per-turn advantages of a language-model trainer's episodes, shape ``[turns, episodes]``.
+
+    Why here: a language-model episode is a few turns (a summary, then a decision), and MONA's
+    whole difference is which turns' rewards reach a turn's tokens. The trainer hands this
+    function the ``[turns, episodes]`` matrix of training rewards (observed reward plus
+    approval) and gives *every token of turn t* the advantage ``A[t]`` it returns, so the
+    horizon math of the JAX trainers and of the language-model trainer is the same function
+    (:func:`horizon_returns`: turn t's return sums the training rewards of turns
+    ``t .. t+M-1``; ``None`` is the full return, ordinary RL).
+
+    The baseline is group-relative (GRPO): episodes come in consecutive groups of
+    ``group_size`` that share one case (the same loan application), and turn t's baseline is
+    the mean of the group's turn-t returns; with ``scale`` the difference is divided by the
+    group's turn-t standard deviation (+1e-4), as GRPO does. Both statistics are built from
+    turn-t returns only, so a reward at turn ``>= t+M`` changes no turn-t advantage, not even
+    through the baseline. Every episode has the same number of turns, so the per-turn
+    statistics compare like with like (normalising by turn index is biased only when episodes
+    have different numbers of turns; verl RFC #7244).
+
+    Args:
+        rewards: ``[turns, episodes]`` training rewards; episodes end at the last turn.
+        horizon: None or M >= 1 (M >= turns equals None).
+        group_size: episodes per group (>= 1; a divisor of ``episodes``). With 1 there is no
+            baseline and no scaling: the advantage is the return.
+        scale: divide by the group's standard deviation per turn.
+    """
+    horizon = validate_horizon(horizon)
+    rewards = jnp.asarray(rewards)
+    if rewards.ndim != 2:
+        raise ValueError(f"rewards must be [turns, episodes]; got shape {rewards.shape}")
+    turns, episodes = rewards.shape
+    if isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral) or (
+            group_size < 1 or episodes % int(group_size)):
+        raise ValueError(f"group_size={group_size!r} is invalid: must be an int >= 1 that "
+                         f"divides the number of episodes ({episodes})")
+    dones = jnp.zeros(rewards.shape, bool).at[-1].set(True)
+    returns = horizon_returns(rewards, dones, horizon)
+    if group_size == 1:
+        return returns
+    grouped = returns.reshape(turns, episodes // group_size, group_size)
+    centred = grouped - grouped.mean(axis=-1, keepdims=True)
+    if scale:
+        centred = centred / (grouped.std(axis=-1, keepdims=True) + 1e-4)
+    return centred.reshape(turns, episodes)

@@ -240,7 +240,8 @@ class EnvSpec:
 
     def capabilities(self) -> tuple[str, ...]:
         """What it offers in general: ``jax`` (unless text-only), its action kind (``discrete`` or
-        ``multi-discrete``), ``tables``, ``control`` and ``text`` when declared (a tables
+        ``multi-discrete``), ``tables``, ``control`` and ``text`` (with ``rule-overseer``
+        when its TextSpec has one) when declared (a tables
         environment may still be too large for them at some settings: see
         :func:`monarl.algos.check.env_capabilities`)."""
         caps = ["jax", self.action_kind] if self.reset is not None else []
@@ -248,6 +249,8 @@ class EnvSpec:
             caps.append("tables")
         if self.text is not None:
             caps.append("text")
+            if self.text.overseer is not None:
+                caps.append("rule-overseer")
         if self.control is not None:
             caps.append("control")
         return tuple(caps)

@@ -64,6 +64,11 @@ class _Context:
     def log(self, run: RunSpec, line: dict[str, Any]) -> None:
         self.claims[run.run_id].log(line)
 
+    def run_dir(self, run: RunSpec) -> Any:
+        """The run's own folder in the store (a long run keeps its checkpoint there)."""
+        claim = self.claims.get(run.run_id)
+        return None if claim is None else claim.store.run_dir(run.run_id)
+
     def progress(self, runs: list[RunSpec], env_steps: int) -> None:
         for run in runs:
             claim = self.claims.get(run.run_id)

@@ -55,6 +55,7 @@ SPEC = TrainerSpec(
     settings=LoanPGConfig,
     runner="monarl.algos.loan_pg.runner:run",
     requires=frozenset({"jax", "multi-discrete"}),
+    provides=frozenset({"rule-overseer"}),  # the fact count of the token task's overseer
     envs=("loan-steganography",),
     default_env="loan-steganography",
     batch_fields=("seed",),
