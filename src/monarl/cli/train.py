@@ -87,7 +87,14 @@ def train(
     seeds: Annotated[int, typer.Option(help="Seeds, trained together (vmapped).")] = 10,
     steps: Annotated[int | None, typer.Option(
         help="Environment steps per seed (the trainer's total_steps; camera-dropbox default "
-        "1,000,000).")] = None,
+        "1,000,000); for language models (grpo) optimizer updates, as TRL's max_steps.")] = None,
+    model: Annotated[str | None, typer.Option(
+        help="Language models (grpo) only: the policy, tiny | smollm2-135m | a local model "
+        "folder or .gguf file | a model in the local Hugging Face cache (default tiny).")] = None,
+    inoculation: Annotated[bool, typer.Option(
+        "--inoculation", help="Language models (grpo) only: train with the environment's "
+        "inoculation prompt, which permits the undesired behaviour (evaluation never shows "
+        "it).")] = False,
     algo: Annotated[str | None, typer.Option("--algo", help=TRAINER_HELP)] = None,
     rows: RowsOpt = None,
     cols: ColsOpt = None,
@@ -126,7 +133,8 @@ def train(
     --boxes 4) train with --approval none, trusted-critic or continuation-rollout (MONA whose
     overseer first learns by PPO on the true reward, --overseer-steps) and are evaluated by
     sampled episodes instead of exactly. The loan task: `monarl train loan-steganography
-    --approval overseer --horizon 1`.
+    --approval overseer --horizon 1`. Language models: `monarl train loan-text --model tiny
+    --approval overseer --horizon 1 --steps 150` (docs/llm.md).
     """
     from monarl.algos import TRAINERS
     from monarl.approval import APPROVALS
@@ -152,6 +160,14 @@ def train(
     trainer_fields = dict(sets[trainer.section])
     if steps is not None:
         trainer_fields["total_steps"] = steps
+    for option, field, value in (("--model", "model", model),
+                                 ("--inoculation", "inoculation", inoculation or None)):
+        if value is None:
+            continue
+        if field not in field_names(trainer.settings):
+            fail(f"{option} is invalid with algo {trainer.name!r}: it applies only to "
+                 "language-model trainers (grpo, on text environments such as loan-text)")
+        trainer_fields[field] = value
     config = {
         "algo": trainer.name,
         "horizon": horizon_value,
@@ -173,6 +189,8 @@ def train(
             message = "--set " + message[len(f"--set {trainer.section}."):]
         if message.startswith("--set total_steps="):
             message = "--steps=" + message[len("--set total_steps="):]
+        if message.startswith("--set model="):
+            message = "--model=" + message[len("--set model="):]
         fail(message)
     check_writable_target(json_path, "--json")
     target = None

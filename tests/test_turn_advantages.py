@@ -1,0 +1,158 @@
+"""Property tests of the language-model trainer's horizon math: per-turn advantages
+(``monarl.core.horizon.turn_advantages``) and the PPO-clip token loss (``algos.llm.loss``).
+
+The same properties as ``tests/test_horizon.py`` for the JAX trainers: a reward at turn
+>= t+M never changes turn t's advantage (checked on values and on the gradient), M >= turns is
+ordinary RL, and the loss gives masked (prompt and environment) tokens zero gradient.
+"""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from monarl.core.horizon import turn_advantages
+
+SETTINGS = settings(max_examples=15, deadline=None)
+shapes = st.tuples(st.integers(1, 4), st.integers(1, 3), st.sampled_from([1, 2, 4]))
+horizons = st.sampled_from([None, 1, 2, 3, 5])
+
+
+def rewards_of(seed: int, turns: int, groups: int, size: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(turns, groups * size)).astype(np.float32)
+
+
+def numpy_reference(rewards, horizon, size, scale):
+    turns, n = rewards.shape
+    m = turns if horizon is None else horizon
+    returns = np.array([[rewards[t:t + m, i].sum() for i in range(n)] for t in range(turns)])
+    if size == 1:
+        return returns
+    g = returns.reshape(turns, n // size, size)
+    out = g - g.mean(-1, keepdims=True)
+    if scale:
+        out = out / (g.std(-1, keepdims=True) + 1e-4)
+    return out.reshape(turns, n)
+
+
+@SETTINGS
+@given(shape=shapes, horizon=horizons, seed=st.integers(0, 2**31), scale=st.booleans())
+def test_matches_a_plain_loop(shape, horizon, seed, scale):
+    turns, groups, size = shape
+    r = rewards_of(seed, turns, groups, size)
+    got = np.asarray(turn_advantages(r, horizon, size, scale))
+    np.testing.assert_allclose(got, numpy_reference(r, horizon, size, scale), rtol=2e-4,
+                               atol=2e-4)
+
+
+@SETTINGS
+@given(shape=shapes, horizon=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31),
+       scale=st.booleans())
+def test_a_reward_beyond_the_window_changes_nothing(shape, horizon, seed, scale):
+    turns, groups, size = shape
+    r = rewards_of(seed, turns, groups, size)
+    base = np.asarray(turn_advantages(r, horizon, size, scale))
+    for t in range(turns):
+        if t + horizon >= turns:
+            continue
+        moved = r.copy()
+        moved[t + horizon:] += np.random.default_rng(seed + 1).normal(
+            size=moved[t + horizon:].shape).astype(np.float32) * 5
+        again = np.asarray(turn_advantages(moved, horizon, size, scale))
+        np.testing.assert_array_equal(again[: t + 1], base[: t + 1])
+
+
+@SETTINGS
+@given(shape=shapes, horizon=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31),
+       scale=st.booleans())
+def test_the_gradient_beyond_the_window_is_zero(shape, horizon, seed, scale):
+    turns, groups, size = shape
+    r = rewards_of(seed, turns, groups, size)
+    for t in range(turns):
+        grad = np.asarray(jax.grad(
+            lambda x, t=t: turn_advantages(x, horizon, size, scale)[t].sum())(r))
+        assert np.all(grad[t + horizon:] == 0)
+        assert np.all(grad[:t] == 0)  # nor does an earlier turn's reward reach it
+
+
+@SETTINGS
+@given(shape=shapes, seed=st.integers(0, 2**31), scale=st.booleans())
+def test_a_horizon_as_long_as_the_episode_is_ordinary_rl(shape, seed, scale):
+    turns, groups, size = shape
+    r = rewards_of(seed, turns, groups, size)
+    full = np.asarray(turn_advantages(r, None, size, scale))
+    for m in (turns, turns + 3):
+        np.testing.assert_allclose(np.asarray(turn_advantages(r, m, size, scale)), full,
+                                   rtol=1e-6, atol=1e-6)
+
+
+def test_myopic_without_baseline_is_the_turns_own_reward():
+    r = rewards_of(3, 3, 4, 1)
+    np.testing.assert_allclose(np.asarray(turn_advantages(r, 1, 1)), r, rtol=1e-6)
+
+
+def test_the_group_baseline_is_per_case():
+    # two cases of two episodes: turn 1 pays 1 to the second episode of each case
+    r = np.array([[0.0, 0.0, 5.0, 5.0], [0.0, 1.0, 0.0, 1.0]], dtype=np.float32)
+    adv = np.asarray(turn_advantages(r, None, 2, scale=False))
+    np.testing.assert_allclose(adv, [[-0.5, 0.5, -0.5, 0.5], [-0.5, 0.5, -0.5, 0.5]])
+    myopic = np.asarray(turn_advantages(r, 1, 2, scale=False))
+    np.testing.assert_allclose(myopic[0], 0.0)  # the summary no longer sees the decision
+
+
+@pytest.mark.parametrize("bad", [0, 3, True, 1.5])
+def test_bad_group_sizes_are_refused(bad):
+    with pytest.raises(ValueError, match="group_size"):
+        turn_advantages(np.zeros((2, 4), np.float32), None, bad)
+
+
+def test_bad_horizons_are_refused():
+    with pytest.raises(ValueError, match="horizon"):
+        turn_advantages(np.zeros((2, 4), np.float32), 0, 2)
+
+
+# ---------------------------------------------------------------- the token loss
+
+torch = pytest.importorskip("torch")
+
+
+@SETTINGS
+@given(seed=st.integers(0, 2**31), clip=st.sampled_from([0.1, 0.2]),
+       kl=st.sampled_from([0.0, 0.05]))
+def test_masked_tokens_get_zero_gradient(seed, clip, kl):
+    from monarl.algos.llm.loss import policy_loss
+
+    g = torch.Generator().manual_seed(seed)
+    logp = (-torch.rand(3, 7, generator=g)).requires_grad_(True)
+    old = logp.detach() + 0.1 * torch.randn(3, 7, generator=g)
+    ref = logp.detach() + 0.1 * torch.randn(3, 7, generator=g)
+    mask = (torch.rand(3, 7, generator=g) < 0.5).float()
+    mask[:, -1] = 1
+    adv = torch.randn(3, generator=g)
+    policy_loss(logp, old, adv, mask, float(mask.sum()), clip, ref, kl).loss.backward()
+    assert torch.all(logp.grad[mask == 0] == 0)
+    assert torch.any(logp.grad[mask == 1] != 0)
+
+
+def test_on_the_first_pass_the_ratio_is_one_and_the_gradient_is_the_policy_gradient():
+    from monarl.algos.llm.loss import policy_loss
+
+    logp = torch.tensor([[-1.0, -2.0, -0.5]], requires_grad=True)
+    mask = torch.tensor([[0.0, 1.0, 1.0]])
+    parts = policy_loss(logp, logp.detach(), torch.tensor([2.0]), mask, 2.0, 0.2)
+    parts.loss.backward()
+    assert parts.ratio_sum == pytest.approx(2.0) and parts.clipped_tokens == 0
+    # d/dlogp of -(ratio * A) / tokens at ratio 1 is -A / tokens on every reply token
+    np.testing.assert_allclose(logp.grad.numpy(), [[0.0, -1.0, -1.0]])
+
+
+def test_clipping_stops_the_gradient_beyond_the_range():
+    from monarl.algos.llm.loss import policy_loss
+
+    logp = torch.tensor([[np.log(1.5)]], dtype=torch.float32, requires_grad=True)
+    parts = policy_loss(logp, torch.zeros(1, 1), torch.tensor([1.0]), torch.ones(1, 1), 1.0, 0.2)
+    parts.loss.backward()
+    assert parts.clipped_tokens == 1 and logp.grad.item() == 0
