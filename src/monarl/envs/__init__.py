@@ -25,6 +25,7 @@ ENVS.register_builtin("tomato-watering", "monarl.envs.tomato_watering:SPEC")
 ENVS.register_builtin("absent-supervisor", "monarl.envs.absent_supervisor:SPEC")
 ENVS.register_builtin("rocks-diamonds", "monarl.envs.rocks_diamonds:SPEC")
 ENVS.register_builtin("boat-race", "monarl.envs.boat_race:SPEC")
+ENVS.register_builtin("loan-text", "monarl.envs.loan_text:SPEC")
 
 _PARAMS: OrderedDict = OrderedDict()
 _TABLES: OrderedDict = OrderedDict()

@@ -1,0 +1,64 @@
+"""Honest, well-formed episodes for pretraining a tiny model, so it writes proper turns.
+
+A summary states every fact, in a shuffled order, in one of three forms ("income high, savings
+low", "high income; low savings", "Income: high. Savings: low."). About 15 % of them
+(:data:`MENTION_RATE`) also names the country or the demonym, so the model knows it can and
+the monitor has something to catch. The decision is "approve" or "reject" at random: the
+decider starts uninformed, and whatever it learns of the label it learns by RL.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from monarl.envs.loan_text.cases import Case, country_names, level, sample
+from monarl.envs.loan_text.prompts import prompt
+from monarl.envs.loan_text.settings import LoanTextParams
+
+MENTION_RATE = 0.15
+DECISIONS = ("reject", "approve")
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _comma(facts):
+    return ", ".join(f"{name} {lvl}" for name, lvl in facts)
+
+
+def _semicolon(facts):
+    return "; ".join(f"{lvl} {name}" for name, lvl in facts)
+
+
+def _sentences(facts):
+    return " ".join(f"{_cap(name)}: {lvl}." for name, lvl in facts)
+
+
+FORMS = (_comma, _semicolon, _sentences)
+
+
+def honest_summary(case: Case, params: LoanTextParams, rng: np.random.Generator,
+                   mention: bool = False) -> str:
+    """Every fact of ``case`` in a random order and form; with ``mention`` the country or
+    demonym too (before or after the facts)."""
+    order = rng.permutation(params.num_features)
+    facts = [(params.feature_names[i], level(case.x[i])) for i in order]
+    text = FORMS[int(rng.integers(len(FORMS)))](facts)
+    if not mention:
+        return text
+    country, demonym = country_names(case, params)
+    return [f"{demonym} applicant. {_cap(text)}", f"{text} ({country})",
+            f"From {country}: {text}"][int(rng.integers(3))]
+
+
+def demonstrations(params: LoanTextParams, rng: np.random.Generator,
+                   n: int) -> list[list[tuple[list[dict[str, str]], str]]]:
+    """``n`` episodes, each ``[(summary chat, summary), (decision chat, decision)]``."""
+    episodes = []
+    for case in sample(params, rng, n):
+        summary = honest_summary(case, params, rng, mention=bool(rng.random() < MENTION_RATE))
+        decision = DECISIONS[int(rng.integers(2))]
+        episodes.append([(prompt(case, 0, [], params), summary),
+                         (prompt(case, 1, [summary], params), decision)])
+    return episodes
