@@ -59,7 +59,7 @@ class GRPOConfig:
     inoculation: bool = setting(False, "Train with the environment's inoculation prompt "
                                        "(it permits the undesired behaviour); evaluation never "
                                        "shows it.")
-    pretrain_steps: int = setting(600, "tiny only: pretraining steps on the task's "
+    pretrain_steps: int = setting(300, "tiny only: pretraining steps on the task's "
                                        "demonstrations (cached on disk).")
     eval_every: int = setting(25, "Updates between greedy evaluations (plus one before "
                                   "training and one at the end).")

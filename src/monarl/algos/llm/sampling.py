@@ -167,22 +167,34 @@ def pack(prompts: Sequence[Sequence[int]], completions: Sequence[Sequence[int]],
 
 
 def sequence_logprobs(model: torch.nn.Module | ChatModel, input_ids: torch.Tensor,
-                      attention_mask: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+                      attention_mask: torch.Tensor, temperature: float = 1.0,
+                      first: int = 1) -> torch.Tensor:
     """``[B, L-1]`` float32: entry ``[b, t]`` is ``log p(input_ids[b, t+1] | tokens <= t)``
     under ``softmax(logits / temperature)``; 0 where ``input_ids[b, t+1]`` is padding.
 
+    ``first``: the first token position whose log-probability is wanted (e.g. the shortest
+    prompt's length, where the replies start); entries before it are 0 and their logits are
+    never built, which matters for a large vocabulary (SmolLM2: 49,152 logits per position).
     Differentiable (call it under ``torch.no_grad()`` for reference/old-policy numbers). Any
     padding side works: positions come from the attention mask. ``model`` is the causal LM
     (possibly peft-wrapped) or a :class:`ChatModel`."""
     if temperature <= 0:
         raise ValueError(f"temperature={temperature} must be > 0 for log-probabilities")
+    width = input_ids.shape[1]
+    first = min(max(int(first), 1), max(width - 1, 1))
     model = _unwrap(model)
     logits = model(input_ids=input_ids, attention_mask=attention_mask,
-                   position_ids=positions(attention_mask), use_cache=False).logits
+                   position_ids=positions(attention_mask), use_cache=False,
+                   logits_to_keep=width - first + 1).logits
     logits = logits[:, :-1].float()
     if temperature != 1.0:
         logits = logits / temperature
-    targets = input_ids[:, 1:]
+    targets = input_ids[:, first:]
     picked = logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     logprobs = picked - torch.logsumexp(logits, dim=-1)
-    return torch.where(attention_mask[:, 1:].bool(), logprobs, torch.zeros_like(logprobs))
+    logprobs = torch.where(attention_mask[:, first:].bool(), logprobs,
+                           torch.zeros_like(logprobs))
+    if first > 1:
+        logprobs = torch.cat([logprobs.new_zeros((logprobs.shape[0], first - 1)), logprobs],
+                             dim=1)
+    return logprobs

@@ -205,8 +205,15 @@ class Trainer:
         return prompts, replies, np.asarray(adv, dtype=np.float32)
 
     def _logprobs(self, model: torch.nn.Module, batch: tuple) -> torch.Tensor:
-        input_ids, attention, _ = batch
-        return sequence_logprobs(model, input_ids, attention, self.config.temperature)
+        input_ids, attention, completion = batch
+        first = int(completion.argmax(dim=1).min()) if completion.any() else 1
+        return sequence_logprobs(model, input_ids, attention, self.config.temperature,
+                                 first=first)
+
+    @staticmethod
+    def _reply_mask(batch: tuple) -> torch.Tensor:
+        """The reply tokens' mask aligned with :func:`sequence_logprobs` (tokens 1..L-1)."""
+        return batch[2][:, 1:]
 
     def _reference_logprobs(self, batch: tuple) -> torch.Tensor | None:
         if self.config.kl_coef <= 0:
@@ -227,12 +234,17 @@ class Trainer:
         micro = [list(range(s, min(s + config.micro_batch, count)))
                  for s in range(0, count, config.micro_batch)]
         batches = {}
-        old, ref = {}, {}
+        old: dict[int, torch.Tensor | None] = {}
+        ref = {}
+        # One pass over the episodes (one epoch, one minibatch): the sampling policy is the
+        # policy being differentiated, so its log-probs are the current ones, detached; no
+        # separate forward pass is needed (the ratio is exactly 1).
+        single_pass = config.epochs == 1 and config.minibatches == 1
         started = time.perf_counter()
         with torch.no_grad():
             for k, idx in enumerate(micro):
                 batches[k] = pack([prompts[i] for i in idx], [replies[i] for i in idx], pad)
-                old[k] = self._logprobs(model, batches[k])
+                old[k] = None if single_pass else self._logprobs(model, batches[k])
                 ref[k] = self._reference_logprobs(batches[k])
         stats = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "ratio": 0.0, "tokens": 0.0,
                  "grad_norm": 0.0}
@@ -245,14 +257,15 @@ class Trainer:
                     if m < config.minibatches - 1 else order[m * per_minibatch:]
                 if len(chosen) == 0:
                     continue
-                tokens = sum(float(batches[k][2].sum()) for k in chosen)
+                tokens = sum(float(self._reply_mask(batches[k]).sum()) for k in chosen)
                 self.optimizer.zero_grad(set_to_none=True)
                 for k in chosen:
                     idx = micro[k]
                     logp = self._logprobs(model, batches[k])
-                    parts = policy_loss(logp, old[k], torch.as_tensor(adv[idx]),
-                                        batches[k][2], tokens, config.clip_eps, ref[k],
-                                        config.kl_coef)
+                    old_logp = old[k] if old[k] is not None else logp.detach()
+                    parts = policy_loss(logp, old_logp, torch.as_tensor(adv[idx]),
+                                        self._reply_mask(batches[k]), tokens,
+                                        config.clip_eps, ref[k], config.kl_coef)
                     parts.loss.backward()
                     stats["loss"] += float(parts.loss.detach())
                     stats["clipped"] += parts.clipped_tokens

@@ -1,0 +1,168 @@
+"""The language-model trainer end to end on a bare (unpretrained) tiny model, so each test
+takes seconds: the first pass's importance ratio, MONA's turn-0 gradient that no later reward
+moves, a killed run that resumes to the same numbers, the text approvals, and the CLI (its
+JSON and its one-line refusals before any model loads). One slow test asserts the
+ordinary-RL-versus-MONA contrast on loan-text."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from monarl.algos.llm.config import GRPOConfig  # noqa: E402
+from monarl.algos.llm.train import Trainer  # noqa: E402
+from monarl.approval.base import BuildContext  # noqa: E402
+from monarl.approval.fact_overseer import build as build_overseer  # noqa: E402
+from monarl.approval.judge import Judge, JudgeSettings  # noqa: E402
+from monarl.approval.text import TextBatch  # noqa: E402
+from monarl.cli.app import main  # noqa: E402
+from monarl.envs.loan_text import SPEC  # noqa: E402
+from monarl.envs.loan_text.settings import LoanTextSettings, make_params  # noqa: E402
+
+PARAMS = make_params(LoanTextSettings())
+SMALL = GRPOConfig(model="tiny", total_steps=3, cases_per_update=2, group_size=2,
+                   max_new_tokens=(12, 4), pretrain_steps=0, eval_every=1, eval_cases=8,
+                   checkpoint_every=1, micro_batch=4)
+
+
+@pytest.fixture(autouse=True)
+def _no_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("MONARL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MONARL_CHECKPOINTS", str(tmp_path / "checkpoints"))
+
+
+def _trainer(horizon=None, approval=True, config=SMALL, seed=0, **kwargs) -> Trainer:
+    built = build_overseer(BuildContext(SPEC, None, PARAMS, None, [seed]), None) \
+        if approval else None
+    return Trainer(SPEC, PARAMS, built, horizon, config, seed, **kwargs)
+
+
+def _turn_gradient(trainer: Trainer, episodes, turn: int) -> torch.Tensor:
+    """The gradient of the loss over ``turn``'s sequences only (the optimizer takes no
+    step: its learning rate is 0)."""
+    for group in trainer.optimizer.param_groups:
+        group["lr"] = 0.0
+    advantages = trainer.advantages(episodes)
+    prompts, replies, adv = trainer.sequences(episodes, advantages)
+    turns = SPEC.text.turns
+    keep = [i for i in range(len(prompts)) if i % turns == turn]
+    trainer.optimize([prompts[i] for i in keep], [replies[i] for i in keep], adv[keep])
+    return torch.cat([p.grad.flatten() for p in trainer.chat_model.model.parameters()
+                      if p.grad is not None])
+
+
+def test_the_first_pass_ratio_is_one_and_every_turn_trains():
+    trainer = _trainer()
+    episodes = trainer.sample_episodes()
+    assert episodes.observed.shape == (2, 4) and episodes.approval.shape == (2, 4)
+    stats = trainer.optimize(*trainer.sequences(episodes, trainer.advantages(episodes)))
+    assert stats["mean_ratio"] == pytest.approx(1.0, abs=1e-6)
+    assert stats["clip_fraction"] == 0.0
+    assert trainer.tokens_trained == sum(len(r) for ep in episodes.reply_ids for r in ep)
+
+
+def test_a_later_reward_never_moves_the_myopic_summary_gradient():
+    """M = 1: changing the decision's reward leaves the summary's gradient exactly as it
+    was; ordinary RL's summary gradient moves with it."""
+    for horizon, same in ((1, True), (None, False)):
+        trainer = _trainer(horizon=horizon, approval=False)
+        episodes = trainer.sample_episodes()
+        episodes.observed[0] = np.array([0.0, -1.0, 0.0, -1.0])
+        episodes.observed[1] = np.array([1.0, 0.0, 0.0, 1.0])
+        before = _turn_gradient(trainer, episodes, 0)
+        changed = dataclasses.replace(episodes, observed=episodes.observed.copy())
+        changed.observed[1] = np.array([0.0, 1.0, 1.0, 0.0])
+        after = _turn_gradient(trainer, changed, 0)
+        assert before.abs().sum() > 0
+        assert torch.equal(before, after) is same, horizon
+
+
+def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
+    uninterrupted = _trainer(horizon=1)
+    whole = uninterrupted.run()
+    folder = tmp_path / "ckpt"
+    killed = _trainer(horizon=1, checkpoint_dir=folder)
+    real_update = killed.update
+
+    def update_then_die():
+        if killed.updates_done == 2:
+            raise KeyboardInterrupt
+        return real_update()
+
+    killed.update = update_then_die
+    with pytest.raises(KeyboardInterrupt):
+        killed.run()
+    assert any(folder.iterdir())
+    resumed = _trainer(horizon=1, checkpoint_dir=folder)
+    result = resumed.run()
+    assert [line["update"] for line in resumed.lines] == [0, 1, 2, 3]
+    assert result["final"] == whole["final"]
+    for a, b in zip(resumed.chat_model.model.parameters(),
+                    uninterrupted.chat_model.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_text_overseer_and_judge_score_only_their_turns():
+    trainer = _trainer()
+    episodes = trainer.sample_episodes()
+    batch = TextBatch(episodes.cases, episodes.replies, episodes.chats,
+                      episodes.observed.copy(), PARAMS)
+    overseer = trainer.approval.score(batch)
+    assert overseer.shape == (2, 4) and np.all(overseer[1] == 0)
+    judge = Judge(JudgeSettings(model="tiny", turns=(0,)), seed=0)
+    scores = judge.score(batch)
+    assert scores.shape == (2, 4) and np.all(scores[1] == 0)
+    assert np.all((scores[0] >= 0) & (scores[0] <= 1))
+    # the judge reads the reply, not the decision that follows it
+    later = TextBatch(episodes.cases, [[r[0], "approve"] for r in episodes.replies],
+                      episodes.chats, episodes.observed.copy(), PARAMS)
+    np.testing.assert_array_equal(judge.score(later)[0], scores[0])
+
+
+def test_train_cli_json(tmp_path):
+    path = tmp_path / "r.json"
+    code = main(["train", "loan-text", "--model", "tiny", "--steps", "1", "--seeds", "1",
+                 "--horizon", "1", "--approval", "overseer", "--inoculation",
+                 "--set", "pretrain_steps=0", "--set", "eval_cases=8",
+                 "--set", "cases_per_update=2", "--set", "group_size=2",
+                 "--json", str(path), "--quiet"])
+    assert code == 0
+    final = json.loads(path.read_text())["final"]
+    for key in ("leakage", "monitor_flag_rate", "flip_rate", "accuracy", "true_accuracy"):
+        assert 0.0 <= final[key] <= 1.0, key
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "no-such-model"], ["model", "no-such-model"]),
+    (["--model", "{tmp}"], ["model"]),
+    (["--horizon", "0"], ["horizon"]),
+    (["--approval", "judge", "--set", "approval.prompt=Rate this."], ["prompt", "{reply}"]),
+])
+def test_train_refusals_are_one_line_before_any_model_loads(argv, words, tmp_path, capsys,
+                                                            monkeypatch):
+    import monarl.algos.llm.models as models
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model loaded before the input was checked")
+
+    monkeypatch.setattr(models, "load_model", no_loading)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code = main(["train", "loan-text", "--steps", "1", "--seeds", "1", *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert len(err.splitlines()) == 1, err
+    for word in words:
+        assert word in err, (word, err)
+
+
+@pytest.mark.parametrize("flag", [["--model", "tiny"], ["--inoculation"]])
+def test_language_model_flags_are_refused_elsewhere(flag, capsys):
+    code = main(["train", "camera-dropbox", "--steps", "1", *flag])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
