@@ -16,6 +16,7 @@ from monarl.cli.experiments import report, sweep
 from monarl.cli.listing import approvals, envs
 from monarl.cli.reproduce import reproduce
 from monarl.cli.rollout import rollout
+from monarl.cli.sandbox import sandbox_app
 from monarl.cli.solve import solve
 from monarl.cli.suite import suite
 from monarl.cli.train import train
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 for command in (solve, train, rollout, reproduce, suite, sweep, report, envs, approvals):
     app.command()(command)
+app.add_typer(sandbox_app, name="sandbox")
 
 
 def main(argv: list[str] | None = None) -> int:
