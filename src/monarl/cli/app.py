@@ -43,9 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     enable_compilation_cache()
     try:
         result = app(args=argv, prog_name="monarl", standalone_mode=False)
-    except click_errors.NoArgsIsHelpError as exc:
-        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc))
-        return 0
+    except click_errors.NoArgsIsHelpError:
+        return 0  # click has printed the help already
     except click_errors.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "monarl"
         message = " ".join(exc.format_message().split()).replace("Value error, ", "")
