@@ -33,9 +33,11 @@ class MemoryContext:
     def log(self, run: RunSpec, line: dict[str, Any]) -> None:
         self.lines.setdefault(run.run_id, []).append(line)
 
-    def progress(self, runs: list[RunSpec], env_steps: int) -> None:
+    def progress(self, runs: list[RunSpec], env_steps: int, **shown: str) -> None:
+        """Report ``env_steps`` done per seed; ``shown`` (``rate``, ``unit``) replaces the
+        bar's own texts for trainers whose steps are not environment steps."""
         if self._progress is not None:
-            self._progress(env_steps)
+            self._progress(env_steps, **shown)
 
     def stage(self, label: str, total: int) -> Callable[[int], None] | None:
         """A progress callback for a stage of its own (an overseer trained first)."""

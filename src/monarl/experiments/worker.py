@@ -69,7 +69,7 @@ class _Context:
         claim = self.claims.get(run.run_id)
         return None if claim is None else claim.store.run_dir(run.run_id)
 
-    def progress(self, runs: list[RunSpec], env_steps: int) -> None:
+    def progress(self, runs: list[RunSpec], env_steps: int, **shown: str) -> None:
         for run in runs:
             claim = self.claims.get(run.run_id)
             if claim is not None and claim.fd >= 0:

@@ -46,17 +46,24 @@ def _bars():
     )
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("env steps/seed"), TextColumn("{task.fields[rate]}"),
+                    TextColumn("{task.fields[unit]}"), TextColumn("{task.fields[rate]}"),
                     TimeElapsedColumn(), TimeRemainingColumn(), transient=False)
 
 
-def _updater(bar, task, total: int) -> Callable[[int], None]:
+UNIT = "env steps/seed"
+
+
+def _updater(bar, task, total: int) -> Callable[..., None]:
+    """The bar's update callback: ``update(done)`` shows the rate of ``done`` per second; a
+    trainer whose steps are not environment steps passes its own ``unit`` and ``rate`` text
+    (the language-model trainer: updates, and tokens per second)."""
     started = time.perf_counter()
 
-    def update(env_steps: int) -> None:
+    def update(env_steps: int, rate: str | None = None, unit: str | None = None) -> None:
         elapsed = max(time.perf_counter() - started, 1e-9)
         bar.update(task, completed=min(env_steps, total),
-                   rate=f"{env_steps / elapsed:,.0f}/s per seed")
+                   rate=rate if rate is not None else f"{env_steps / elapsed:,.0f}/s per seed",
+                   unit=unit if unit is not None else UNIT)
 
     return update
 
@@ -70,7 +77,7 @@ def progress_bar(total: int, quiet: bool, label: str
         yield None
         return
     bar = _bars()
-    task = bar.add_task(label, total=total, rate="")
+    task = bar.add_task(label, total=total, rate="", unit=UNIT)
     bar.start()
     try:
         yield _updater(bar, task, total)
@@ -99,5 +106,5 @@ class ProgressBoard:
     def add(self, label: str, total: int) -> Callable[[int], None] | None:
         if self._bar is None:
             return None
-        task = self._bar.add_task(label, total=total, rate="")
+        task = self._bar.add_task(label, total=total, rate="", unit=UNIT)
         return _updater(self._bar, task, total)

@@ -14,7 +14,7 @@ from typing import Any
 
 from monarl.core.config import fail, is_int, is_number, setting
 
-TINY_DEFAULTS = {"learning_rate": 2e-3, "eval_cases": 256}
+TINY_DEFAULTS = {"learning_rate": 1e-3, "eval_cases": 256}
 """Model-dependent defaults for the built-in ``tiny`` model (0.1-1M parameters)."""
 PRETRAINED_DEFAULTS = {"learning_rate": 1e-5, "eval_cases": 32}
 """Model-dependent defaults for pretrained chat models (``smollm2-135m``, a local folder)."""
@@ -34,7 +34,7 @@ class GRPOConfig:
                                        "played group_size times.")
     group_size: int = setting(8, "Episodes per case: the group whose mean return per turn is "
                                  "the baseline (GRPO).")
-    learning_rate: float | None = setting(None, "AdamW step size (None: 2e-3 for tiny, 1e-5 "
+    learning_rate: float | None = setting(None, "AdamW step size (None: 1e-3 for tiny, 1e-5 "
                                                 "for pretrained models).")
     weight_decay: float = setting(0.0, "AdamW weight decay.")
     temperature: float = setting(1.0, "Sampling temperature; log-probabilities are taken at "
@@ -59,7 +59,7 @@ class GRPOConfig:
     inoculation: bool = setting(False, "Train with the environment's inoculation prompt "
                                        "(it permits the undesired behaviour); evaluation never "
                                        "shows it.")
-    pretrain_steps: int = setting(300, "tiny only: pretraining steps on the task's "
+    pretrain_steps: int = setting(600, "tiny only: pretraining steps on the task's "
                                        "demonstrations (cached on disk).")
     eval_every: int = setting(25, "Updates between greedy evaluations (plus one before "
                                   "training and one at the end).")

@@ -39,7 +39,8 @@ def run(runs: list[Any], ctx: Any) -> Iterator[tuple[Any, dict, dict]]:
         trainer = Trainer(env, params, approval, one.horizon, one.settings, one.seed,
                           checkpoint_dir=folder,
                           log=lambda line, r=one: ctx.log(r, line),
-                          progress=lambda update, r=one: ctx.progress([r], update))
+                          progress=lambda update, speed, r=one: ctx.progress(
+                              [r], update, unit="updates/seed", rate=f"{speed:,.0f} tok/s"))
         try:
             result = trainer.run()
         finally:

@@ -90,12 +90,12 @@ class Trainer:
                  horizon: int | None, config: GRPOConfig, seed: int,
                  checkpoint_dir: Path | None = None,
                  log: Callable[[dict[str, Any]], None] | None = None,
-                 progress: Callable[[int], None] | None = None):
+                 progress: Callable[[int, float], None] | None = None):
         self.env, self.params, self.approval = env, params, approval
         self.horizon, self.config, self.seed = horizon, config, seed
         self.checkpoint_dir = checkpoint_dir
         self._log = log or (lambda line: None)
-        self._progress = progress or (lambda update: None)
+        self._progress = progress or (lambda update, tokens_per_second: None)
         self.lines: list[dict[str, Any]] = []
         self.source = resolve_model(config.model, "model")
         self.tiny = self.source.kind == "tiny"
@@ -334,7 +334,7 @@ class Trainer:
                 line.update(self.evaluate())
             line["tokens_per_second"] = self.tokens_per_second()
             self.log(line)
-            self._progress(self.updates_done)
+            self._progress(self.updates_done, line["tokens_per_second"])
             if config.checkpoint_every and (self.updates_done % config.checkpoint_every == 0
                                             and self.updates_done < config.total_steps):
                 self.save()
