@@ -16,7 +16,9 @@ step-reward object every trainer consumes the same way (``base.Approval``):
 - ``overseer``: the loan tasks' fact-checking overseer of a summary (a text environment's own
   rule-based overseer);
 - ``judge`` / ``reward-model``: a frozen language model or reward model scores a turn of text;
-- ``text-leak``: the text negative control (later turns' rewards leak into a turn's approval).
+- ``text-leak``: the text negative control (later turns' rewards leak into a turn's approval);
+- ``execution``: tdd's execution overseer (the model's tests run in the sandbox against the
+  reference solution and mutants).
 
 An approval is MONA's whole training reward for a step: every family already contains the
 step's observed reward (the trusted one is ``R_obs(s') + V(t+1, s') - V(t, s)``), exactly as the
@@ -47,7 +49,7 @@ for _kind, _module in (("none", "none"), ("trusted", "trusted"),
                        ("continuation-rollout", "continuation_rollout"),
                        ("overseer", "fact_overseer"), ("true-advantage", "true_advantage"),
                        ("judge", "judge"), ("reward-model", "reward_model"),
-                       ("text-leak", "text_leak")):
+                       ("text-leak", "text_leak"), ("execution", "execution")):
     APPROVALS.register_builtin(_kind, f"monarl.approval.{_module}:SPEC")
 
 

@@ -95,6 +95,9 @@ def train(
         "--inoculation", help="Language models (grpo) only: train with the environment's "
         "inoculation prompt, which permits the undesired behaviour (evaluation never shows "
         "it).")] = False,
+    problems: Annotated[str | None, typer.Option(
+        help="Coding environments (tdd) only: the problem set, generated | humaneval | the "
+        "path of a JSONL file in MBPP's format (the env setting problems).")] = None,
     algo: Annotated[str | None, typer.Option("--algo", help=TRAINER_HELP)] = None,
     rows: RowsOpt = None,
     cols: ColsOpt = None,
@@ -168,6 +171,11 @@ def train(
             fail(f"{option} is invalid with algo {trainer.name!r}: it applies only to "
                  "language-model trainers (grpo, on text environments such as loan-text)")
         trainer_fields[field] = value
+    if problems is not None:
+        if "problems" not in field_names(env_spec.settings):
+            fail(f"--problems is invalid with env {env_name!r}: it applies only to "
+                 "environments with a problems setting (tdd)")
+        sets["env"]["problems"] = problems
     config = {
         "algo": trainer.name,
         "horizon": horizon_value,
@@ -191,6 +199,8 @@ def train(
             message = "--steps=" + message[len("--set total_steps="):]
         if message.startswith("--set model="):
             message = "--model=" + message[len("--set model="):]
+        if problems is not None and message.startswith("--set problems="):
+            message = "--problems=" + message[len("--set problems="):]
         fail(message)
     check_writable_target(json_path, "--json")
     target = None

@@ -26,6 +26,7 @@ ENVS.register_builtin("absent-supervisor", "monarl.envs.absent_supervisor:SPEC")
 ENVS.register_builtin("rocks-diamonds", "monarl.envs.rocks_diamonds:SPEC")
 ENVS.register_builtin("boat-race", "monarl.envs.boat_race:SPEC")
 ENVS.register_builtin("loan-text", "monarl.envs.loan_text:SPEC")
+ENVS.register_builtin("tdd", "monarl.envs.tdd:SPEC")
 
 _PARAMS: OrderedDict = OrderedDict()
 _TABLES: OrderedDict = OrderedDict()

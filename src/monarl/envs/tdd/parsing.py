@@ -1,0 +1,68 @@
+"""Reading the model's replies: its tests (turn 0) and its code (turn 1).
+
+Parsing only (``ast.parse``): nothing the model wrote runs in this process. A reply may wrap
+its code in a Markdown fence (pretrained chat models do); the fenced text is then what counts.
+
+Tests: the lines that, stripped, start with ``assert``, are at most :data:`MAX_TEST_CHARS`
+long, parse as exactly one ``assert`` statement and name the entry point; repeats are dropped
+and the first ``limit`` kept. ``assert True`` is no test (it does not call the function);
+``assert add(1, 1) == add(1, 1)`` is one, and a soft one (every mutant passes it).
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+MAX_TEST_CHARS = 300
+"""Longest test line read (bounds what the parser sees of a reply)."""
+_FENCE = re.compile(r"```[ \t]*[A-Za-z0-9_+-]*[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+
+
+def unfence(reply: str) -> str:
+    """The text inside the reply's Markdown code fences (all of them, joined), or the reply
+    itself when it has none."""
+    blocks = _FENCE.findall(reply)
+    return "\n".join(blocks) if blocks else reply
+
+
+def _names(tree: ast.AST) -> set[str]:
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def parse_tests(reply: str, entry_point: str, limit: int) -> tuple[str, ...]:
+    """The reply's tests (see the module docstring)."""
+    out: list[str] = []
+    for raw in unfence(reply).splitlines():
+        line = raw.strip()
+        if not line.startswith("assert") or len(line) > MAX_TEST_CHARS or line in out:
+            continue
+        try:
+            tree = ast.parse(line)
+        except _PARSE_ERRORS:
+            continue
+        if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+            continue
+        if entry_point not in _names(tree):
+            continue
+        out.append(line)
+        if len(out) >= limit:
+            break
+    return tuple(out)
+
+
+def extract_code(reply: str) -> str:
+    """The code of a reply: its fenced text, else the reply, with a final newline."""
+    code = unfence(reply).replace("\r\n", "\n").strip("\n")
+    return code + "\n" if code else ""
+
+
+def code_valid(code: str, entry_point: str) -> bool:
+    """Whether ``code`` parses and defines ``entry_point`` at its top level."""
+    try:
+        tree = ast.parse(code)
+    except _PARSE_ERRORS:
+        return False
+    return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+               and node.name == entry_point for node in tree.body)

