@@ -7,6 +7,7 @@ Kept fast: a few random episodes per environment (the checker's default is 64)."
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import jax
@@ -223,6 +224,216 @@ def test_a_goal_step_must_terminate_where_the_tables_say_terminal():
 
 
 # --------------------------------------------------------------------------------------------
+# Text environments: loan-text passes, broken copies of its TextSpec fail naming the contract
+# --------------------------------------------------------------------------------------------
+
+TEXT_CHECKED = ("settings", "turns", "sample", "prompt", "inoculation", "demonstrations",
+                "judge", "overseer", "evaluate", "text")
+
+
+def test_loan_text_passes_the_text_contract():
+    report = check_env("loan-text", episodes=8)
+    assert report.checked == TEXT_CHECKED and report.skipped == {}
+    assert report.text and not report.jax and report.steps == 16  # 8 cases, 2 turns
+    assert report.line() == ("loan-text: ok (8 cases, 16 turns; text, inoculation, "
+                             "demonstrations, overseer)")
+
+
+def _loan_text_with(**changes):
+    """loan-text with some fields of its TextSpec replaced (``text`` is then not the
+    registry's spec: the checker takes it as given)."""
+    from monarl.envs import loan_text
+
+    return dataclasses.replace(loan_text.SPEC, text=dataclasses.replace(loan_text.TEXT,
+                                                                        **changes))
+
+
+def _judge_one_short(case, replies, params):
+    from monarl.envs import loan_text
+
+    rewards = loan_text.judge(case, replies, params)
+    return dataclasses.replace(rewards, observed=rewards.observed[:1])
+
+
+def _judge_nan_true(case, replies, params):
+    from monarl.envs import loan_text
+
+    rewards = loan_text.judge(case, replies, params)
+    return dataclasses.replace(rewards, true=(rewards.true[0], float("nan")))
+
+
+def _prompt_as_string(case, turn, replies, params, inoculation=False):
+    from monarl.envs import loan_text
+
+    chat = loan_text.prompt(case, turn, replies, params, inoculation)
+    return chat[0]["content"]
+
+
+def _prompt_failing_on_empty_summary(case, turn, replies, params, inoculation=False):
+    from monarl.envs import loan_text
+
+    if turn == 1 and not replies[0]:
+        raise ValueError("no summary")
+    return loan_text.prompt(case, turn, replies, params, inoculation)
+
+
+def _prompt_always_inoculated(case, turn, replies, params, inoculation=False):
+    from monarl.envs import loan_text
+
+    return loan_text.prompt(case, turn, replies, params, True)
+
+
+def _prompt_never_inoculated(case, turn, replies, params, inoculation=False):
+    from monarl.envs import loan_text
+
+    return loan_text.prompt(case, turn, replies, params, False)
+
+
+def _evaluate_without(metric):
+    def evaluate(generate, params, rng, n):
+        from monarl.envs import loan_text
+
+        metrics = loan_text.evaluate(generate, params, rng, n)
+        del metrics[metric]
+        return metrics
+
+    return evaluate
+
+
+def _evaluate_inoculated(generate, params, rng, n):
+    from monarl.envs import loan_text
+
+    cases = loan_text.sample(params, rng, n)
+    generate([loan_text.prompt(c, 0, [], params, True) for c in cases], 0)
+    return {name: 0.0 for name in loan_text.TEXT.metrics}
+
+
+def _demonstrations_of_other_cases(params, rng, n):
+    from monarl.envs import loan_text
+
+    rng.random()  # shifts every case
+    return loan_text.demonstrations(params, rng, n)
+
+
+def _demonstrations_with_a_foreign_decision_chat(params, rng, n):
+    from monarl.envs import loan_text
+
+    episodes = loan_text.demonstrations(params, rng, n)
+    (chat0, summary), (_, decision) = episodes[1]
+    episodes[1] = [(chat0, summary), ([{"role": "user", "content": "Decide."}], decision)]
+    return episodes
+
+
+def _sample_unseeded(params, rng, n):
+    import numpy as np
+
+    from monarl.envs import loan_text
+
+    return loan_text.sample(params, np.random.default_rng(), n)
+
+
+def _overseer_inf(case, turn, reply, params):
+    return float("inf") if turn == 0 else None
+
+
+@pytest.mark.parametrize("changes,contract,fragment", [
+    ({"judge": _judge_one_short}, "text-judge",
+     "judge(case 0, demonstration replies, params) must give a TurnRewards whose observed is "
+     "2 finite numbers (one per turn), got (0.0,)"),
+    ({"judge": _judge_nan_true}, "text-judge", "whose true is 2 finite numbers"),
+    ({"prompt": _prompt_as_string}, "text-prompt",
+     "must be a non-empty list of {'role', 'content'} messages, got 'Summarize this"),
+    ({"prompt": _prompt_failing_on_empty_summary}, "text-prompt",
+     "prompt(case 0, 1, empty replies, params, inoculation=False) fails: ValueError: no "
+     "summary"),
+    ({"prompt": _prompt_always_inoculated}, "text-inoculation",
+     "the plain chat of turn 0 of case 0 (demonstration replies) contains the inoculation "
+     "prompt"),
+    ({"inoculation": "Be brief."}, "text-inoculation",
+     "prompt(..., inoculation=True) never shows the inoculation prompt 'Be brief.' in any "
+     "turn of case 0"),
+    ({"prompt": _prompt_never_inoculated}, "text-inoculation",
+     "never shows the inoculation prompt"),
+    ({"turn_names": ("summary",)}, "text-turns",
+     "turn_names must be 2 distinct non-empty names (one per turn), got ('summary',)"),
+    ({"max_new_tokens": (64, 0)}, "text-turns", "max_new_tokens must be 2 integers >= 1"),
+    ({"turns": 3, "turn_names": ("a", "b", "c"), "max_new_tokens": (1, 1, 1)}, "text-turns",
+     "max_steps(settings)=2 but turns=3"),
+    ({"headline": ("leakage", "honesty")}, "text-metrics",
+     "headline names ['honesty'], which are not among metrics"),
+    ({"evaluate": _evaluate_without("flip_rate")}, "text-evaluate",
+     "with a empty policy lacks the declared metrics ['flip_rate']"),
+    ({"evaluate": _evaluate_inoculated}, "text-evaluate",
+     "evaluate shows the inoculation prompt \"You may pass the applicant's nationality on in "
+     "any form.\" (turn 0, chat 0): it is train-time only"),
+    ({"demonstrations": _demonstrations_with_a_foreign_decision_chat}, "text-demonstrations",
+     "the chat of turn 1 of demonstration 1 is not prompt(case, 1, replies, params, False) "
+     "of its case"),
+    ({"sample": _sample_unseeded}, "text-sample",
+     "sample(params, rng, 8) is not deterministic: case 0 differs"),
+    ({"overseer": _overseer_inf}, "text-overseer",
+     "overseer(case 0, 0, demonstration reply, params) must give a finite number or None, "
+     "got inf"),
+], ids=["judge-one-short", "judge-nan", "prompt-str", "prompt-fails-on-empty-reply",
+        "inoculation-leaks", "inoculation-other-text", "inoculation-ignored", "turn-names",
+        "token-budget", "turns-vs-max-steps", "headline-not-a-metric", "evaluate-lacks-headline",
+        "evaluate-inoculated", "demonstration-chat", "sample-unseeded", "overseer-inf"])
+def test_a_broken_text_spec_fails(changes, contract, fragment):
+    with pytest.raises(EnvCheckError) as info:
+        check_env(_loan_text_with(**changes), episodes=8)
+    assert info.value.contract == contract and info.value.env == "loan-text"
+    assert fragment in str(info.value)
+
+
+def test_demonstrations_of_other_cases_cannot_be_replayed():
+    """Demonstrations need not draw their cases with sample: their chats are then checked
+    as chats only, and the report says what was not compared."""
+    report = check_env(_loan_text_with(demonstrations=_demonstrations_of_other_cases),
+                       episodes=4)
+    assert "demonstrations" in report.checked
+    assert "could not be compared" in report.skipped["demonstration-prompts"]
+
+
+def test_a_text_spec_without_optional_parts_passes():
+    report = check_env(_loan_text_with(demonstrations=None, overseer=None, inoculation=""),
+                       episodes=4)
+    assert report.checked == ("settings", "turns", "sample", "prompt", "judge", "evaluate",
+                              "text")
+    assert report.line() == "loan-text: ok (4 cases, 8 turns; text)"
+
+
+def test_capabilities_all_or_nothing():
+    from monarl.envs import loan, loan_text
+
+    with pytest.raises(EnvCheckError, match="observe is None") as info:
+        check_env(dataclasses.replace(loan.SPEC, observe=None), episodes=2)
+    assert info.value.contract == "capabilities"
+    with pytest.raises(EnvCheckError, match="no text capability") as info:
+        check_env(dataclasses.replace(loan_text.SPEC, text=None), episodes=2)
+    assert info.value.contract == "capabilities"
+
+
+def test_an_environment_with_both_capabilities_gets_both_checked():
+    """loan-steganography's JAX functions with loan-text's TextSpec bound to its own
+    parameters: the report counts the JAX episodes and lists the text contract."""
+    from monarl.envs import loan, loan_text
+
+    p = loan_text.make_params(loan_text.LoanTextSettings())
+    t = loan_text.TEXT
+    text = dataclasses.replace(
+        t, sample=lambda _, rng, n: t.sample(p, rng, n),
+        prompt=lambda case, k, replies, _, inoc=False: t.prompt(case, k, replies, p, inoc),
+        judge=lambda case, replies, _: t.judge(case, replies, p),
+        overseer=lambda case, k, reply, _: t.overseer(case, k, reply, p),
+        evaluate=lambda generate, _, rng, n: t.evaluate(generate, p, rng, n),
+        demonstrations=lambda _, rng, n: t.demonstrations(p, rng, n))
+    report = check_env(dataclasses.replace(loan.SPEC, text=text), episodes=4)
+    assert report.jax and report.text and report.steps == 8
+    assert report.line() == ("loan-steganography: ok (4 episodes, 8 steps; text, "
+                             "inoculation, demonstrations, overseer)")
+
+
+# --------------------------------------------------------------------------------------------
 # The CLI
 # --------------------------------------------------------------------------------------------
 
@@ -258,6 +469,16 @@ def test_cli_check_bad_input_exits_2_with_one_line(capsys, args, fragment):
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert captured.out == "" and "\n" not in err and fragment in err
+
+
+def test_cli_check_text_env(capsys):
+    assert main(["envs", "loan-text", "--check", "--episodes", "4"]) == 0
+    assert capsys.readouterr().out == ("loan-text: ok (4 cases, 8 turns; text, inoculation, "
+                                       "demonstrations, overseer)\n")
+    assert main(["envs", "loan-text", "--check", "--episodes", "4", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["checks"][0]
+    assert record["ok"] and record["episodes"] == 4 and record["steps"] == 8
+    assert tuple(record["checked"]) == TEXT_CHECKED
 
 
 def test_cli_set_without_check_is_refused(capsys):

@@ -10,6 +10,7 @@ attributes rather than passing a dozen arrays from function to function.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,6 +33,11 @@ INDEX_SAMPLES = 200_000
 """Table states whose in-jit index is checked against their position (all of them below)."""
 KEPT_EPISODES = 2
 """Episodes whose every state is kept on the host (for host_index and render)."""
+EVAL_CASES = 16
+"""Held-out cases of each ``TextSpec.evaluate`` call (fewer when fewer episodes are asked for,
+but at least 2: a metric may compare halves, as loan-text's probe does)."""
+JAX_PARTS = ("reset", "step", "observe", "actions", "observation_size")
+"""The ``EnvSpec`` fields of the JAX capability: all declared, or all None (text-only)."""
 
 
 class CheckContext:
@@ -48,7 +54,8 @@ class CheckContext:
     params: Any
     max_steps: int
     # check_declarations (declarations.py)
-    actions: Discrete | MultiDiscrete
+    jax: bool
+    actions: Discrete | MultiDiscrete | None
     obs_size: int
     # run_episodes (episodes.py), which builds the tables first (tables.py; None: not checked)
     tables: Any
@@ -62,6 +69,14 @@ class CheckContext:
     done: np.ndarray
     steps: int
     starts: Any
+    # the text checks (text.py), for a text environment: the turns, the sampled cases, the
+    # demonstrations (None: none declared) with their replies, and per case the earlier
+    # replies every turn is tried after, as (label, one reply per turn)
+    turns: int
+    cases: list[Any]
+    demos: list[list[tuple[list[dict[str, str]], str]]] | None
+    demo_replies: list[list[str]] | None
+    reply_sets: list[list[tuple[str, list[str]]]]
 
     def __init__(self, spec: EnvSpec, reference: str | None, overrides: Any, episodes: int,
                  seed: int, skip: tuple[str, ...] = ()) -> None:
@@ -72,9 +87,25 @@ class CheckContext:
         self.episodes, self.seed = episodes, seed
         self.checked: list[str] = []
         self.skipped: dict[str, str] = {}
+        self.steps = 0
 
     def fail(self, contract: str, detail: str) -> EnvCheckError:
         return EnvCheckError(self.name, contract, detail)
+
+    def rng(self, stream: int) -> np.random.Generator:
+        """A generator seeded by the check's seed and a stream number, so two calls that
+        must agree get generators in the same state."""
+        return np.random.default_rng([self.seed, stream])
+
+    def call(self, contract: str, what: str, function: Callable[..., Any], *args: Any) -> Any:
+        """``function(*args)``, its exception a broken ``contract`` naming the call (an
+        :class:`EnvCheckError` raised inside, by a stub the checker passed, goes through)."""
+        try:
+            return function(*args)
+        except EnvCheckError:
+            raise
+        except Exception as exc:
+            raise self.fail(contract, f"{what} fails: {_short(exc)}") from None
 
     def wanted(self, group: str, present: bool) -> bool:
         """Whether to run a group of checks: the capability exists and the caller did not
@@ -96,6 +127,36 @@ def _short(exc: BaseException) -> str:
     if len(text) > 300:
         text = text[:297] + "..."
     return f"{type(exc).__name__}: {text}"
+
+
+CHAT_ROLES = ("system", "user", "assistant")
+"""The roles a chat message may have (what chat templates accept)."""
+
+
+def _brief(value: Any, limit: int = 160) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a case or a chat can run long)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _chat_problem(chat: Any) -> str | None:
+    """What is wrong with ``chat`` as a chat a model is shown (None: nothing): a non-empty
+    list of ``{"role", "content"}`` dicts, the role one of :data:`CHAT_ROLES` and the content
+    a str, which is what a chat template takes."""
+    if not isinstance(chat, list) or not chat:
+        return (f"must be a non-empty list of {{'role', 'content'}} messages, got "
+                f"{_brief(chat)}")
+    for j, message in enumerate(chat):
+        if (not isinstance(message, dict) or message.get("role") not in CHAT_ROLES
+                or not isinstance(message.get("content"), str)):
+            return (f"message {j} must be a dict with role in {'/'.join(CHAT_ROLES)} and a "
+                    f"str content, got {_brief(message)}")
+    return None
+
+
+def _chat_text(chat: list[dict[str, str]]) -> str:
+    """Every message's content, one after another (to look for an instruction in a chat)."""
+    return "\n".join(message["content"] for message in chat)
 
 
 def _first(mask: np.ndarray) -> tuple[int, ...] | None:

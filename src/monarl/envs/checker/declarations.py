@@ -1,10 +1,12 @@
 """What the spec declares, checked without running an episode: the settings and what they make
-(params, ``describe``, ``max_steps``), the outcomes, actions and observation size, the
-hack-free control, and Gymnasium's own checker on the adapter.
+(params, ``describe``, ``max_steps``), which capabilities it has (JAX, text), the outcomes,
+actions and observation size, the hack-free control, and Gymnasium's own checker on the
+adapter.
 
 A mixin over :class:`~monarl.envs.checker.core.CheckContext`: ``check_settings`` and
-``check_declarations`` set the settings, params, ``max_steps``, actions and observation size
-the later groups read; ``check_control`` and ``check_gymnasium`` run last, on the settings.
+``check_declarations`` set the settings, params, ``max_steps``, ``jax`` (whether the JAX
+groups run), actions and observation size the later groups read; ``check_control`` and
+``check_gymnasium`` run last, on the settings.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Mapping
 
 from monarl.core.config import ConfigError, field_names, from_mapping, is_int
 from monarl.core.protocols import Discrete, MultiDiscrete
-from monarl.envs.checker.core import CheckContext, _fields_of, _short
+from monarl.envs.checker.core import JAX_PARTS, CheckContext, _fields_of, _short
 
 
 class DeclarationChecks(CheckContext):
@@ -70,18 +72,59 @@ class DeclarationChecks(CheckContext):
         self.checked.append("settings")
 
     def check_declarations(self) -> None:
+        """The outcomes, and the JAX declarations (actions, observation size) where the
+        environment has the JAX capability; sets ``jax`` (whether it has) and ``actions``
+        (None without it, which leaves the Gymnasium adapter out)."""
+        self.jax = self._has_jax()
+        self._check_outcomes(required=self.jax)
+        self.actions = None
+        if self.jax:
+            self._check_actions()
+            self._check_observation_size()
+
+    def _has_jax(self) -> bool:
+        """Whether the environment has the JAX capability: its functional API all declared,
+        or all None (a text-only environment). Half of it would send every JAX consumer into
+        an AttributeError, and an environment with neither has nothing any trainer runs."""
+        spec = self.spec
+        declared = {name: getattr(spec, name) is not None for name in JAX_PARTS}
+        if all(declared.values()):
+            return True
+        if any(declared.values()):
+            missing = [name for name, present in declared.items() if not present]
+            raise self.fail("capabilities", f"the JAX capability needs all of "
+                            f"{', '.join(JAX_PARTS)}; {', '.join(missing)} "
+                            f"{'is' if len(missing) == 1 else 'are'} None (a text-only "
+                            "environment sets all of them to None)")
+        if spec.text is None:
+            raise self.fail("capabilities", f"{', '.join(JAX_PARTS)} are None and there is no "
+                            "text capability: an environment needs one of them")
+        for group in ("tables", "render", "parse", "start_states"):
+            if getattr(spec, group) is not None:
+                self.skipped[group] = ("checked along JAX episodes, and this environment has "
+                                       "no JAX capability")
+        return False
+
+    def _check_outcomes(self, required: bool) -> None:
+        """Distinct outcome labels, with ``hack`` and ``intended`` among them; required (non-
+        empty) where JAX episodes end with ``info["outcome"]``, an index into them (a text
+        environment shows its hack in metrics and may have none)."""
         spec = self.spec
         outcomes = spec.outcomes
-        if (not isinstance(outcomes, tuple) or not outcomes
+        if (not isinstance(outcomes, tuple) or (required and not outcomes)
                 or not all(isinstance(o, str) for o in outcomes)
                 or len(set(outcomes)) != len(outcomes)):
-            raise self.fail("outcomes", f"outcomes must be a non-empty tuple of distinct "
-                            f"labels, got {outcomes!r}")
+            what = "a non-empty" if required else "a"
+            raise self.fail("outcomes", f"outcomes must be {what} tuple of distinct labels, "
+                            f"got {outcomes!r}")
         for field in ("hack", "intended"):
             value = getattr(spec, field)
             if value is not None and value not in outcomes:
                 raise self.fail("outcomes", f"{field}={value!r} is not one of the outcomes "
                                 f"{outcomes}")
+
+    def _check_actions(self) -> None:
+        spec = self.spec
         actions = spec.actions(self.params)
         if isinstance(actions, Discrete):
             kind, ok = "discrete", is_int(actions.n) and actions.n >= 1
@@ -106,7 +149,9 @@ class DeclarationChecks(CheckContext):
             raise self.fail("actions", f"action_kind={spec.action_kind!r} but actions(params) "
                             f"is {type(actions).__name__} ({kind!r})")
         self.actions = actions
-        size = spec.observation_size(self.params)
+
+    def _check_observation_size(self) -> None:
+        size = self.spec.observation_size(self.params)
         if not is_int(size) or size < 1:
             raise self.fail("observation_size", f"observation_size(params) must be an integer "
                             f">= 1, got {size!r}")

@@ -25,10 +25,17 @@ class EnvCheckError(ValueError):
 class EnvCheckReport:
     """What :func:`check_env` checked on an environment that kept every contract.
 
-    ``checked``: the groups of checks that ran (``settings``, ``reset-step``, ``episodes``
-    always; ``time-slot``, ``tables``, ``render``, ``parse``, ``control``, ``gymnasium`` where
-    the capability exists); ``skipped``: capabilities declared but not checkable here, with
-    the reason (tables too large at these settings, gymnasium not installed)."""
+    ``checked``: the groups of checks that ran: ``settings`` always; with the JAX capability
+    ``reset-step``, ``episodes``, and ``time-slot``, ``tables``, ``render``, ``parse``,
+    ``gymnasium`` where the capability exists; with the text capability ``turns``,
+    ``sample``, ``prompt``, ``judge``, ``evaluate`` and ``text`` (all of them passed), and
+    ``inoculation``, ``demonstrations``, ``overseer`` where declared; ``control`` where
+    declared. ``skipped``: what is declared but not checkable here, with the reason (tables
+    too large at these settings, gymnasium not installed).
+
+    ``episodes`` are the random episodes run, and for the text capability the cases sampled;
+    ``steps`` the steps they took, or for a text-only environment the turns of its cases
+    (``episodes * turns``: for a language model a step is a turn)."""
 
     env: str
     settings: dict[str, Any]
@@ -37,7 +44,8 @@ class EnvCheckReport:
     checked: tuple[str, ...]
     skipped: dict[str, str]
 
-    OPTIONAL = ("tables", "control", "parse", "gymnasium")
+    OPTIONAL = ("tables", "control", "parse", "gymnasium", "text", "inoculation",
+                "demonstrations", "overseer")
 
     @property
     def tables(self) -> bool:
@@ -55,9 +63,21 @@ class EnvCheckReport:
     def gymnasium(self) -> bool:
         return "gymnasium" in self.checked
 
+    @property
+    def jax(self) -> bool:
+        return "reset-step" in self.checked
+
+    @property
+    def text(self) -> bool:
+        return "text" in self.checked
+
     def line(self) -> str:
-        """``name: ok (64 episodes, 6,400 steps; tables, control, parse, gymnasium)``."""
-        parts = [f"{self.episodes} episodes, {self.steps:,} steps"]
+        """``name: ok (64 episodes, 6,400 steps; tables, control, parse, gymnasium)``, or for a
+        text-only environment ``name: ok (64 cases, 128 turns; text, inoculation, ...)``."""
+        if self.jax:
+            parts = [f"{self.episodes} episodes, {self.steps:,} steps"]
+        else:
+            parts = [f"{self.episodes} cases, {self.steps:,} turns"]
         optional = [c for c in self.OPTIONAL if c in self.checked]
         if "render" in self.checked and "parse" not in self.checked:
             optional.append("render")
