@@ -199,8 +199,9 @@ def train(
             message = "--steps=" + message[len("--set total_steps="):]
         if message.startswith("--set model="):
             message = "--model=" + message[len("--set model="):]
-        if problems is not None and message.startswith("--set problems="):
-            message = "--problems=" + message[len("--set problems="):]
+        for prefix in ("--set env.problems=", "--set problems="):
+            if problems is not None and message.startswith(prefix):
+                message = "--problems=" + message[len(prefix):]
         fail(message)
     check_writable_target(json_path, "--json")
     target = None

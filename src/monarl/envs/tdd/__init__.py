@@ -22,7 +22,7 @@ from monarl.core.protocols import EnvSpec, TextSpec
 from monarl.envs.tdd.demonstrations import demonstrations
 from monarl.envs.tdd.evaluation import HEADLINE, METRICS, evaluate
 from monarl.envs.tdd.judge import judge
-from monarl.envs.tdd.overseer import overseer, test_verdicts
+from monarl.envs.tdd.overseer import overseer, reply_verdicts
 from monarl.envs.tdd.parsing import code_valid, extract_code, parse_tests
 from monarl.envs.tdd.problem import Problem
 from monarl.envs.tdd.problems import sample
@@ -74,4 +74,4 @@ SPEC = EnvSpec(
 
 __all__ = ["SPEC", "TEXT", "Problem", "TddParams", "TddSettings", "code_valid", "demonstrations",
            "evaluate", "extract_code", "judge", "make_params", "overseer", "parse_tests",
-           "prompt", "sample", "test_verdicts"]
+           "prompt", "sample", "reply_verdicts"]

@@ -213,7 +213,8 @@ FAMILIES: dict[str, Callable[[np.random.Generator], Draft]] = {
     "length": _simple("length", ("length", "size", "str_len"), TEXT,
                       "Return the length of {a}.",
                       ("len({a})", len),
-                      (("len({a}) + 1", lambda s: len(s) + 1), ("len({a}) - 1", lambda s: len(s) - 1),
+                      (("len({a}) + 1", lambda s: len(s) + 1),
+                       ("len({a}) - 1", lambda s: len(s) - 1),
                        ("0", lambda s: 0), ("1", lambda s: 1)), _word("abcdefgh", 0, 6)),
     "first": _simple("first", ("first", "head", "first_item"), LISTS,
                      "Return the first item of {a}.",
@@ -264,7 +265,7 @@ def _catches(mutant: Body, reference: Body, inputs: tuple) -> bool:
     """Whether ``assert name(inputs) == expected`` fails for the mutant (as ``==`` reads it:
     ``0 == False`` passes)."""
     ok, value = _call(mutant.fn, inputs)
-    return not ok or not value == reference.fn(*inputs)
+    return not ok or value != reference.fn(*inputs)
 
 
 def _heldout_inputs(draft: Draft, rng: np.random.Generator) -> list[tuple] | None:

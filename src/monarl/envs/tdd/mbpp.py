@@ -78,7 +78,7 @@ def load(path: str | Path, section: str = "env", name: str = "problems") -> tupl
     file = Path(path)
     if not file.is_file():
         raise fail(section, name, str(path), "must be generated, humaneval or the path of a "
-                                             f"JSONL file in MBPP's format; no such file")
+                                             "JSONL file in MBPP's format; no such file")
     rows = []
     try:
         lines = file.read_text(encoding="utf-8").splitlines()

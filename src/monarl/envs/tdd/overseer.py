@@ -14,7 +14,7 @@ from monarl.envs.tdd.settings import TddParams
 from monarl.envs.tdd.verdicts import Verdicts, verdicts
 
 
-def test_verdicts(case: Problem, reply: str, params: TddParams) -> Verdicts:
+def reply_verdicts(case: Problem, reply: str, params: TddParams) -> Verdicts:
     """The verdicts on a turn-0 reply's tests (one sandboxed program, or none when it was
     run before)."""
     tests = parse_tests(reply, case.entry_point, params.max_tests)
@@ -28,4 +28,4 @@ def overseer(case: Problem, turn: int, reply: str, params: TddParams) -> float |
     does not judge the code (None)."""
     if turn != 0:
         return None
-    return test_verdicts(case, reply, params).approval
+    return reply_verdicts(case, reply, params).approval
