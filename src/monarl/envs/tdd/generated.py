@@ -236,7 +236,7 @@ FAMILIES: dict[str, Callable[[np.random.Generator], Draft]] = {
                         ("max({a})", max),
                         (("min({a})", min), ("{a}[0]", lambda xs: xs[0]),
                          ("{a}[-1]", lambda xs: xs[-1]), ("sum({a})", sum)), _list(-3, 9, 1, 4)),
-    "repeat_k": _simple("repeat_k", ("repeat",), TEXT, "Return {a} repeated 3 times.",
+    "repeat": _simple("repeat", ("repeat",), TEXT, "Return {a} repeated 3 times.",
                         ("{a} * 3", lambda s: s * 3),
                         (("{a}", lambda s: s), ("{a} * 4", lambda s: s * 4), ('""', lambda s: ""),
                          ("{a} + {a}", lambda s: s + s)), _word("abc", 1, 3)),
