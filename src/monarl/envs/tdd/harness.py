@@ -8,7 +8,8 @@ harness forks a child that
 1. points its standard input, output and error at /dev/null (it cannot write the result),
 2. runs the solution in a fresh namespace, then each test in a copy of that namespace (a
    test that rebinds a name does not change what the next test sees), each under an interval
-   timer of ``budget / (tests + 1)`` seconds,
+   timer of an equal share of what is left of the job's ``budget`` (a quick step leaves more
+   to the steps after it),
 3. writes one byte per step to a pipe: ``L``/``E`` (the solution loaded or raised), then
    ``1``/``0`` per test (passed, or raised/timed out),
 
@@ -65,12 +66,17 @@ def child(solution, tests, budget, out):
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     signal.signal(signal.SIGALRM, on_alarm)
-    each = budget / (len(tests) + 1)
+    deadline = time.monotonic() + budget
+    steps = len(tests) + 1
+
+    def share(done):
+        return max((deadline - time.monotonic()) / (steps - done), 0.001)
+
     namespace = {"__name__": "__main__"}
-    loaded = attempt(solution, namespace, each, "<solution>")
+    loaded = attempt(solution, namespace, share(0), "<solution>")
     os.write(out, b"L" if loaded else b"E")
-    for test in tests:
-        passed = loaded and attempt(test, dict(namespace), each, "<test>")
+    for done, test in enumerate(tests, 1):
+        passed = loaded and attempt(test, dict(namespace), share(done), "<test>")
         os.write(out, b"1" if passed else b"0")
 
 
