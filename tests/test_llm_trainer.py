@@ -166,3 +166,13 @@ def test_language_model_flags_are_refused_elsewhere(flag, capsys):
     code = main(["train", "camera-dropbox", "--steps", "1", *flag])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
+
+
+def test_several_epochs_and_minibatches_move_the_ratio_and_stay_finite():
+    config = dataclasses.replace(SMALL, epochs=2, minibatches=2, learning_rate=1e-2)
+    trainer = _trainer(config=config)
+    episodes = trainer.sample_episodes()
+    episodes.observed[1] = np.array([1.0, 0.0, 0.0, 1.0])
+    stats = trainer.optimize(*trainer.sequences(episodes, trainer.advantages(episodes)))
+    assert all(np.isfinite(v) for v in stats.values())
+    assert stats["mean_ratio"] != pytest.approx(1.0, abs=1e-9)  # later steps see a moved policy
