@@ -49,6 +49,7 @@ def test_with_the_exact_value_the_table_is_the_trusted_approval(tables):
     np.testing.assert_allclose(table, trusted.trusted_approval(tables), atol=1e-6)
 
 
+@pytest.mark.slow  # a PPO run; test_ppo_trains_with_it_... keeps the fast tier covered
 def test_rollout_formula_equals_its_table_on_real_transitions(tables):
     """Any value function (here a random MLP on observations): the approval computed from a
     step of the real environment equals the table entry of that (t, s, a)."""
@@ -90,6 +91,7 @@ def test_ppo_trains_with_it_and_reports_the_overseer_and_its_quality():
     assert result["config"]["approval_config"]["overseer_steps"] == CRITIC.overseer_steps
 
 
+@pytest.mark.slow  # a PPO run; test_ppo_trains_with_it_... keeps the fast tier covered
 def test_the_overseer_learns_from_the_true_reward_not_the_observed_one():
     """On the hack-free control (blockers 2) a second box can never fall, so the true and the
     observed reward are equal there and training on either, with the same keys, must give
@@ -105,6 +107,7 @@ def test_the_overseer_learns_from_the_true_reward_not_the_observed_one():
         ppo.train_seeds(None, CRITIC, horizon=1, seeds=1, steps=128, reward="true", **TINY)
 
 
+@pytest.mark.slow  # a PPO run; test_ppo_trains_with_it_... keeps the fast tier covered
 def test_it_runs_on_a_board_beyond_the_tables():
     check(LARGE, CRITIC, TRAINERS.get("ppo"))  # no tables needed: accepted
     result = ppo.run_ppo(env=LARGE, approval=CRITIC, horizon=1, seeds=1, steps=128,
@@ -128,6 +131,7 @@ def test_the_exact_solver_refuses_it_before_any_work(tmp_path):
         ApprovalConfig.of(kind="trusted", overseer_steps=5)
 
 
+@pytest.mark.slow  # a PPO run; test_ppo_trains_with_it_... keeps the fast tier covered
 def test_uniform_start_times_change_training_not_the_evaluation():
     """Episodes starting at drawn times give another training run, but every evaluation still
     starts at t = 0: the untrained policy's evaluation (point 0) is the same."""
