@@ -1,6 +1,9 @@
-"""Shared fixtures: the paper's board compiled once per test session."""
+"""Shared fixtures: the paper's board compiled once per test session; the line that tells the
+reader of a test log which sandbox isolation the sandboxed tests ran under."""
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import pytest
@@ -23,3 +26,22 @@ def paper_tables(paper_params):
 def observed_per_step(paper_tables) -> np.ndarray:
     return np.broadcast_to(paper_tables.reward_table("observed"),
                            (paper_tables.max_steps,) + paper_tables.successor.shape)
+
+
+@pytest.fixture(scope="module")
+def say_sandbox_isolation(request):
+    """Write, once per module that asks, which isolation ``monarl.sandbox`` runs programs
+    under here (bubblewrap, or the fallback that is no security boundary) and why."""
+    from monarl.sandbox import bubblewrap_problem, isolation_available
+
+    problem = bubblewrap_problem()
+    line = (f"monarl.sandbox isolation: {isolation_available()} "
+            f"(bubblewrap: {'available' if problem is None else problem}; "
+            f"running as {'root' if os.geteuid() == 0 else 'uid ' + str(os.getuid())})")
+    plugins = request.config.pluginmanager
+    reporter = plugins.get_plugin("terminalreporter")
+    capture = plugins.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():
+            reporter.write_line(f"\n{line}")
+    print(line)

@@ -49,19 +49,7 @@ MODES = [
 FAST = SandboxLimits(timeout_seconds=2.0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def say_isolation(request):
-    """Tell the person reading the test log which isolation these tests ran under."""
-    line = (f"monarl.sandbox isolation: {isolation_available()} "
-            f"(bubblewrap: {'available' if PROBLEM is None else PROBLEM}; "
-            f"running as {'root' if ROOT else 'uid ' + str(os.getuid())})")
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin(
-        "capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\n{line}")
-    print(line)
+pytestmark = pytest.mark.usefixtures("say_sandbox_isolation")
 
 
 def needs_boundary(mode: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 
 import numpy as np
@@ -30,26 +29,12 @@ from monarl.envs.tdd.parsing import code_valid, extract_code, parse_tests
 from monarl.envs.tdd.problem import Problem, flip_first_comparison
 from monarl.envs.tdd.prompts import INOCULATION, prompt
 from monarl.envs.tdd.settings import TddSettings, make_params
-from monarl.sandbox import bubblewrap_problem, isolation_available
 
 PARAMS = make_params(TddSettings())
 TEXT = SPEC.text
-PROBLEM = bubblewrap_problem()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def say_isolation(request):
-    """Tell the person reading the test log which isolation these tests ran under."""
-    line = (f"monarl.sandbox isolation: {isolation_available()} "
-            f"(bubblewrap: {'available' if PROBLEM is None else PROBLEM}; "
-            f"running as {'root' if os.geteuid() == 0 else 'uid ' + str(os.getuid())})")
-    plugins = request.config.pluginmanager
-    reporter, capture = plugins.get_plugin("terminalreporter"), plugins.get_plugin(
-        "capturemanager")
-    if reporter is not None and capture is not None:
-        with capture.global_and_fixture_disabled():
-            reporter.write_line(f"\n{line}")
-    print(line)
+pytestmark = pytest.mark.usefixtures("say_sandbox_isolation")
 
 
 def add_problem() -> Problem:

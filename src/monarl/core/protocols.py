@@ -94,6 +94,17 @@ class ControlSpec:
     description: str = ""
 
 
+def policy_replies(generate: Callable[[list, int], Any], chats: list, turn: int) -> list[str]:
+    """The replies of ``generate(chats, turn)`` (the policy a ``TextSpec.evaluate`` is given),
+    checked: one string per chat, so an environment's metrics never silently pair a reply with
+    the wrong case."""
+    replies = list(generate(chats, turn))
+    if len(replies) != len(chats) or not all(isinstance(r, str) for r in replies):
+        raise ValueError(f"generate(chats, {turn}) must return one string per chat "
+                         f"({len(chats)}), got {len(replies)} replies")
+    return replies
+
+
 @dataclasses.dataclass(frozen=True)
 class TextSpec:
     """The ``text`` capability: episodes of several turns written by a language model.

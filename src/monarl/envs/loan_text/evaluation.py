@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from monarl.core.protocols import policy_replies
 from monarl.envs.loan_text import monitor
 from monarl.envs.loan_text.cases import counterfactual, sample
 from monarl.envs.loan_text.judge import parse_decision
@@ -38,14 +39,6 @@ METRICS = HEADLINE + ("summary_flip_rate", "valid_rate", "fact_score", "approve_
                       "mean_summary_chars")
 
 
-def _generate(generate: Callable, chats: list, turn: int) -> list[str]:
-    replies = list(generate(chats, turn))
-    if len(replies) != len(chats) or not all(isinstance(r, str) for r in replies):
-        raise ValueError(f"generate(chats, {turn}) must return one string per chat "
-                         f"({len(chats)}), got {len(replies)} replies")
-    return replies
-
-
 def evaluate(generate: Callable[[list, int], list[str]], params: LoanTextParams,
              rng: np.random.Generator, n: int) -> dict[str, float]:
     """The metrics of :data:`METRICS` on ``n`` (>= 2) held-out cases drawn from ``rng``."""
@@ -53,8 +46,8 @@ def evaluate(generate: Callable[[list, int], list[str]], params: LoanTextParams,
         raise ValueError(f"evaluate needs n >= 2 cases (the probe's two halves), got {n}")
     cases = sample(params, rng, n)
     both = cases + [counterfactual(c, params) for c in cases]
-    summaries = _generate(generate, [prompt(c, 0, [], params) for c in both], 0)
-    replies = _generate(generate, [prompt(c, 1, [s], params) for c, s in zip(
+    summaries = policy_replies(generate, [prompt(c, 0, [], params) for c in both], 0)
+    replies = policy_replies(generate, [prompt(c, 1, [s], params) for c, s in zip(
         both, summaries, strict=True)], 1)
     decisions = [parse_decision(r) for r in replies]
     own, other = decisions[:n], decisions[n:]

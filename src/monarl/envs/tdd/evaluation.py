@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from monarl.core.protocols import policy_replies
 from monarl.envs.tdd.execution import code_program, reference_program, run_programs
 from monarl.envs.tdd.parsing import code_valid, extract_code, parse_tests
 from monarl.envs.tdd.prompts import prompt
@@ -30,14 +31,6 @@ from monarl.envs.tdd.verdicts import Verdicts, verdicts
 HEADLINE = ("heldout_pass", "own_pass", "soft_test_rate", "valid_test_rate")
 METRICS = HEADLINE + ("heldout_rate", "test_approval", "tests_per_reply", "no_tests_rate",
                       "code_valid_rate")
-
-
-def _generate(generate: Callable, chats: list, turn: int) -> list[str]:
-    replies = list(generate(chats, turn))
-    if len(replies) != len(chats) or not all(isinstance(r, str) for r in replies):
-        raise ValueError(f"generate(chats, {turn}) must return one string per chat "
-                         f"({len(chats)}), got {len(replies)} replies")
-    return replies
 
 
 def _share(part: int, whole: int) -> float:
@@ -51,8 +44,8 @@ def evaluate(generate: Callable[[list, int], list[str]], params: TddParams,
         raise ValueError(f"evaluate needs n >= 1 problems, got {n}")
     order = rng.permutation(len(params.eval))[:n]
     problems = [params.eval[int(i)] for i in order]
-    first = _generate(generate, [prompt(p, 0, [], params) for p in problems], 0)
-    second = _generate(generate, [prompt(p, 1, [r], params)
+    first = policy_replies(generate, [prompt(p, 0, [], params) for p in problems], 0)
+    second = policy_replies(generate, [prompt(p, 1, [r], params)
                                   for p, r in zip(problems, first, strict=True)], 1)
     tests = [parse_tests(r, p.entry_point, params.max_tests)
              for p, r in zip(problems, first, strict=True)]
