@@ -60,6 +60,7 @@ def test_large_board_start_set_is_a_fixed_sample_of_solvable_layouts():
     assert params.num_initial_states == len(layouts) * (100 - 3)
 
 
+@pytest.mark.slow  # two PPO runs; a large-board run stays in the fast tier
 def test_sampled_evaluation_matches_exact_and_leaves_training_unchanged():
     """The same training run evaluated both ways on the paper's board: identical parameters
     (the evaluation's random stream is folded off the training key), and the sampled outcome

@@ -201,6 +201,7 @@ def test_learned_reports_approval_quality(kind_runs):
 # --------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # two PPO runs; every kind still trains in the fast tier
 def test_evaluator_critic_with_k_0_or_lr_0_is_trusted_mona(kind_runs):
     trusted = kind_runs[0][("trusted", 0.0)]
     for critic in (ApprovalConfig.of(kind="evaluator-rl", evaluator_steps=0, evaluator_lr=0.5),
@@ -212,6 +213,7 @@ def test_evaluator_critic_with_k_0_or_lr_0_is_trusted_mona(kind_runs):
                                           np.asarray(result["curves"][name]), err_msg=name)
 
 
+@pytest.mark.slow  # a PPO run; every kind still trains in the fast tier
 def test_evaluator_critic_learns_where_states_repeat():
     """On a board with 6-step episodes the rollouts revisit (t, s): with lr > 0 the evaluator
     moves and training departs from trusted MONA; k = 0 stays on it."""
