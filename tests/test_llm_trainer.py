@@ -176,3 +176,20 @@ def test_several_epochs_and_minibatches_move_the_ratio_and_stay_finite():
     stats = trainer.optimize(*trainer.sequences(episodes, trainer.advantages(episodes)))
     assert all(np.isfinite(v) for v in stats.values())
     assert stats["mean_ratio"] != pytest.approx(1.0, abs=1e-9)  # later steps see a moved policy
+
+
+def test_lora_trains_the_adapter_only():
+    trainer = _trainer(config=dataclasses.replace(SMALL, lora=True, learning_rate=1e-2))
+    model = trainer.chat_model.model
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
+    adapter = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    assert adapter and all("lora" in n for n in adapter) and frozen
+    episodes = trainer.sample_episodes()
+    episodes.observed[1] = np.array([1.0, 0.0, 0.0, 1.0])
+    stats = trainer.optimize(*trainer.sequences(episodes, trainer.advantages(episodes)))
+    assert stats["grad_norm"] > 0 and stats["kl"] == pytest.approx(0.0, abs=1e-6)
+    for name, p in model.named_parameters():
+        if name in frozen:
+            assert torch.equal(p, frozen[name]), name
+    assert any(not torch.equal(p, adapter[n]) for n, p in model.named_parameters()
+               if n in adapter)
