@@ -24,8 +24,8 @@ from monarl.experiments.store import Store
 class MemoryContext:
     """The context a trainer's batch runner reports to when no store keeps the runs."""
 
-    def __init__(self, progress: Callable[[int], None] | None = None,
-                 stage: Callable[[str, int], Callable[[int], None] | None] | None = None):
+    def __init__(self, progress: Callable[..., None] | None = None,
+                 stage: Callable[[str, int], Callable[..., None] | None] | None = None):
         self.lines: dict[str, list[dict[str, Any]]] = {}
         self._progress = progress
         self._stage = stage

@@ -70,7 +70,7 @@ def _updater(bar, task, total: int) -> Callable[..., None]:
 
 @contextlib.contextmanager
 def progress_bar(total: int, quiet: bool, label: str
-                 ) -> Iterator[Callable[[int], None] | None]:
+                 ) -> Iterator[Callable[..., None] | None]:
     """A rich progress bar over ``total`` env steps per seed, shown while the block runs;
     yields its update callback (None when ``quiet``)."""
     if quiet:
@@ -103,7 +103,7 @@ class ProgressBoard:
         if self._bar is not None:
             self._bar.stop()
 
-    def add(self, label: str, total: int) -> Callable[[int], None] | None:
+    def add(self, label: str, total: int) -> Callable[..., None] | None:
         if self._bar is None:
             return None
         task = self._bar.add_task(label, total=total, rate="", unit=UNIT)
