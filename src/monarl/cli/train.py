@@ -236,9 +236,16 @@ def print_train_result(result: dict[str, Any]) -> None:
 
     final = result["final"]
     per_seed = result.get("per_seed", [])
-    table = Table(title=f"{result.get('seeds')} seed(s), {result.get('steps'):,} steps each, "
-                  f"{result.get('wall_seconds', 0):.1f} s, "
-                  f"{result.get('env_steps_per_second', 0):,.0f} env steps/s")
+    if "updates" in result:  # language models: updates, and tokens per second per run
+        speed = (f"{result.get('generation_tokens_per_second', 0):,.0f} generated + "
+                 f"{result.get('training_tokens_per_second', 0):,.0f} trained tok/s per run")
+        title = (f"{result.get('seeds')} seed(s), {result['updates']:,} updates each, "
+                 f"{result.get('wall_seconds', 0):.1f} s, {speed}")
+    else:
+        title = (f"{result.get('seeds')} seed(s), {result.get('steps'):,} steps each, "
+                 f"{result.get('wall_seconds', 0):.1f} s, "
+                 f"{result.get('env_steps_per_second', 0):,.0f} env steps/s")
+    table = Table(title=title)
     table.add_column("metric")
     table.add_column("mean", justify="right")
     table.add_column("95 % CI (bootstrap over seeds)", justify="right")

@@ -141,7 +141,9 @@ class TextSpec:
     Fields: ``turn_names`` (one per turn, "summary", "decision"), ``max_new_tokens`` per turn
     (the default reply budget), ``metrics`` (the names ``evaluate`` returns, the headline
     first), ``headline`` (those ``monarl train`` shows first), ``inoculation`` (the text of the
-    train-time instruction, for the docs and the run record; "" when the environment has none).
+    train-time instruction, for the docs and the run record; "" when the environment has none),
+    ``pretrain_steps`` (how long a tiny model is pretrained on ``demonstrations`` by default:
+    long enough that it writes the turns and, where the task needs it, reads them).
     """
 
     turns: int
@@ -156,6 +158,7 @@ class TextSpec:
     metrics: tuple[str, ...] = ()
     headline: tuple[str, ...] = ()
     inoculation: str = ""
+    pretrain_steps: int = 600
 
 
 @dataclasses.dataclass(frozen=True)

@@ -184,6 +184,12 @@ def train_json(runs: list[RunSpec], records: list[dict[str, Any]], wall: float,
     for key in ("overseer", "bounds", "evaluation"):
         if key in info:
             result[key] = info[key]
+    if "updates" in info:  # language models: steps are optimizer updates, speed is tokens/s
+        result["updates"] = int(info["updates"])
+        for key in ("generation_tokens_per_second", "training_tokens_per_second"):
+            speeds = [r["info"][key] for r in records if key in r.get("info", {})]
+            if speeds:
+                result[key] = float(np.mean(speeds))
     if stored:
         result["runs"] = [r["id"] for r in records]
     return result

@@ -59,8 +59,10 @@ class GRPOConfig:
     inoculation: bool = setting(False, "Train with the environment's inoculation prompt "
                                        "(it permits the undesired behaviour); evaluation never "
                                        "shows it.")
-    pretrain_steps: int = setting(600, "tiny only: pretraining steps on the task's "
-                                       "demonstrations (cached on disk).")
+    pretrain_steps: int | None = setting(
+        None, "tiny only: pretraining steps on the task's demonstrations, cached on disk "
+              "(None: the environment's, TextSpec.pretrain_steps: 1500 for loan-text, 600 "
+              "for tdd).")
     eval_every: int = setting(25, "Updates between greedy evaluations (plus one before "
                                   "training and one at the end).")
     eval_cases: int | None = setting(None, "Held-out cases per evaluation (None: 256 for "
@@ -78,6 +80,8 @@ class GRPOConfig:
                 raise fail(section, name, value, "must be an integer >= 1")
         for name in ("pretrain_steps", "checkpoint_every"):
             value = getattr(self, name)
+            if name == "pretrain_steps" and value is None:
+                continue
             if not is_int(value) or value < 0:
                 raise fail(section, name, value, "must be an integer >= 0")
         for name in ("temperature", "max_grad_norm", "lora_alpha"):

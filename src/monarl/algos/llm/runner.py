@@ -48,6 +48,7 @@ def run(runs: list[Any], ctx: Any) -> Iterator[tuple[Any, dict, dict]]:
                 approval.close()
         info = {"steps": one.settings.total_steps, "updates": one.settings.total_steps,
                 "model": trainer.source.name, "parameters": result["parameters"],
+                "pretrain_steps": trainer.pretrain_steps if trainer.tiny else 0,
                 "generation_tokens_per_second": result["generation_tokens_per_second"],
                 "training_tokens_per_second": result["training_tokens_per_second"],
                 "batch": {"runs": 1, "wall_seconds": result["wall_seconds"],

@@ -111,8 +111,10 @@ class Trainer:
         demos = None
         if self.tiny:
             demos = text.demonstrations(params, np.random.default_rng([seed, 7]), 4096)
+        self.pretrain_steps = (config.pretrain_steps if config.pretrain_steps is not None
+                               else text.pretrain_steps)
         self.chat_model = load_model(self.source, seed, demonstrations=demos,
-                                     pretrain_steps=config.pretrain_steps)
+                                     pretrain_steps=self.pretrain_steps)
         model = self.chat_model.model
         self.reference = None
         if config.lora:

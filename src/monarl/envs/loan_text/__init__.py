@@ -51,6 +51,7 @@ TEXT = TextSpec(
     metrics=METRICS,
     headline=HEADLINE,
     inoculation=INOCULATION,
+    pretrain_steps=1500,  # 600 teaches the turns but not yet to read a city (docs/llm.md)
 )
 
 SPEC = EnvSpec(
