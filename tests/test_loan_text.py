@@ -314,7 +314,7 @@ def test_demonstrations_decide_as_past_officers_or_at_random():
     coin = make_params(LoanTextSettings(demonstration_decisions="random"))
     random = TEXT.demonstrations(coin, np.random.default_rng(7), 400)
     assert [ep[0] for ep in random] == [ep[0] for ep in historical]  # same summaries
-    agree = np.mean([parse_decision(ep[1][1]) == y for ep, y in zip(random, truth)])
+    agree = np.mean([parse_decision(ep[1][1]) == y for ep, y in zip(random, truth, strict=True)])
     assert 0.4 < agree < 0.6
     with pytest.raises(ConfigError, match=re.escape("env.demonstration_decisions='best'")):
         make_params(LoanTextSettings(demonstration_decisions="best"))
