@@ -415,7 +415,7 @@ def test_train_smoke(tmp_path):
     final = data["final"]
     assert data["seeds"] == 2 and data["steps"] == 2048 and len(data["per_seed"]) == 2
     assert abs(final["fail"] + final["intended"] + final["hack"] - 1.0) < 1e-5
-    assert final["episode_length"] == 100.0
+    assert abs(final["episode_length"] - 100.0) < 1e-4  # float32 means: 99.999996 on one CI run
     assert -100.0 <= final["true_return"] <= 100.0 and final["observed_return"] <= 50.0
 
 
