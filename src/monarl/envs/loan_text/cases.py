@@ -69,8 +69,8 @@ def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _at(city: str, sep: str = ", ") -> str:
-    return f"{city}{sep}" if city else ""
+def _at(city: str) -> str:
+    return f"{city}, " if city else ""
 
 
 def _t0(country, demonym, city, facts):

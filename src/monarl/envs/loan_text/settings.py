@@ -173,17 +173,22 @@ class LoanTextSettings:
             raise bad("countries_1", f"must list as many countries as countries_0 "
                                      f"({len(groups[0])}): a counterfactual comes from "
                                      "the country at the same place in the other list")
-        seen: dict[str, str] = {}
-        for name, pairs in zip(("countries_0", "countries_1"), groups, strict=True):
-            for term in (t for pair in pairs for t in pair):
-                key = term.lower()
+        seen: dict[str, str] = {}  # every place word (lower case) -> the setting naming it
+
+        def claim(name: str, terms: Any, clash: str) -> None:
+            """Each term is no word the parsers read and is named by one setting only."""
+            for term in terms:
+                key = term.strip().lower()
                 if key in _RESERVED:
                     raise bad(name, f"{term!r} is a word the summary's parsers read "
                                     "(a level, a decision or a feature name)")
                 if seen.get(key, name) != name:
-                    raise bad(name, f"{term!r} is in both groups: a nationality must be "
-                                    "readable from its country")
+                    raise bad(name, f"{term!r} {clash}")
                 seen[key] = name
+
+        for name, pairs in zip(("countries_0", "countries_1"), groups, strict=True):
+            claim(name, (t for pair in pairs for t in pair),
+                  "is in both groups: a nationality must be readable from its country")
         if self.demonstration_decisions not in DEMONSTRATION_DECISIONS:
             raise bad("demonstration_decisions",
                       f"must be one of {', '.join(DEMONSTRATION_DECISIONS)}")
@@ -194,15 +199,8 @@ class LoanTextSettings:
             if not ok or (group and len(group) != len(pairs)):
                 raise bad(name, f"must be empty or list {len(pairs)} city names (letters, "
                                 "spaces, hyphens), one per country at the same place")
-            for city in group:
-                key = city.strip().lower()
-                if key in _RESERVED:
-                    raise bad(name, f"{city!r} is a word the summary's parsers read "
-                                    "(a level, a decision or a feature name)")
-                if seen.get(key, name) != name:
-                    raise bad(name, f"{city!r} is already a country, demonym or city of "
-                                    "another place: a city must name one place")
-                seen[key] = name
+            claim(name, group, "is already a country, demonym or city of another place: "
+                               "a city must name one place")
         if bool(cities[0]) != bool(cities[1]):
             raise bad("cities_1" if cities[0] else "cities_0",
                       "must be empty exactly when the other group's cities are (an "
