@@ -28,16 +28,27 @@ def observed_per_step(paper_tables) -> np.ndarray:
                            (paper_tables.max_steps,) + paper_tables.successor.shape)
 
 
+def sandbox_isolation_line() -> str:
+    """Which isolation ``monarl.sandbox`` runs programs under here and why."""
+    from monarl.sandbox import bubblewrap_problem, isolation_available
+
+    problem = bubblewrap_problem()
+    return (f"monarl.sandbox isolation: {isolation_available()} "
+            f"(bubblewrap: {'available' if problem is None else problem}; "
+            f"running as {'root' if os.geteuid() == 0 else 'uid ' + str(os.getuid())})")
+
+
+def pytest_report_header(config) -> str:
+    """The isolation line heads every test log, also when the tests run in pytest-xdist
+    workers, whose own terminal output is not shown."""
+    return sandbox_isolation_line()
+
+
 @pytest.fixture(scope="module")
 def say_sandbox_isolation(request):
     """Write, once per module that asks, which isolation ``monarl.sandbox`` runs programs
     under here (bubblewrap, or the fallback that is no security boundary) and why."""
-    from monarl.sandbox import bubblewrap_problem, isolation_available
-
-    problem = bubblewrap_problem()
-    line = (f"monarl.sandbox isolation: {isolation_available()} "
-            f"(bubblewrap: {'available' if problem is None else problem}; "
-            f"running as {'root' if os.geteuid() == 0 else 'uid ' + str(os.getuid())})")
+    line = sandbox_isolation_line()
     plugins = request.config.pluginmanager
     reporter = plugins.get_plugin("terminalreporter")
     capture = plugins.get_plugin("capturemanager")

@@ -34,6 +34,7 @@ def _train(horizon: str, path) -> dict:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3 * 3600)  # the project's per-test limit (pyproject) is 15 min
 def test_ordinary_rl_hides_nationality_in_text_and_mona_does_not(tmp_path, monkeypatch):
     monkeypatch.setenv("MONARL_CHECKPOINTS", str(tmp_path / "checkpoints"))
     ordinary = _train("none", tmp_path / "ordinary.json")
