@@ -28,6 +28,22 @@ def observed_per_step(paper_tables) -> np.ndarray:
                            (paper_tables.max_steps,) + paper_tables.successor.shape)
 
 
+XDIST_UID_BLOCK = 100
+
+
+def pytest_configure(config) -> None:
+    """Give each pytest-xdist worker its own block of sandbox user ids. Ids are leased across
+    processes already, but the sandbox tests check that no process of *their* ids outlives a
+    run, and a neighbouring worker's run may have just leased the same id: disjoint blocks
+    keep those checks about this worker's programs only."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        from monarl.sandbox import uids
+
+        uids.FIRST_UID += XDIST_UID_BLOCK * (1 + int(worker[2:]))
+        uids.POOL_SIZE = XDIST_UID_BLOCK
+
+
 def sandbox_isolation_line() -> str:
     """Which isolation ``monarl.sandbox`` runs programs under here and why."""
     from monarl.sandbox import bubblewrap_problem, isolation_available

