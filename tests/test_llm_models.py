@@ -345,8 +345,9 @@ def test_pretraining_is_deterministic_and_cached(tmp_path, monkeypatch):
     assert tiny_cache_dir() == tmp_path / "root" / "tiny"
     first = load_model("tiny", 5, TOY, pretrain_steps=12, settings=TOY_SETTINGS)
     assert not first.from_cache and first.pretrain_report.steps == 12
-    files = list((tmp_path / "root" / "tiny").iterdir())
-    assert len(files) == 1 and files[0].suffix == ".pt"  # no temporary file left behind
+    files = list((tmp_path / "root" / "tiny").glob("*.pt"))
+    assert len(files) == 1
+    assert not list((tmp_path / "root" / "tiny").glob("*.tmp"))  # no temporary file left
 
     started = time.perf_counter()
     cached = load_model("tiny", 5, TOY, pretrain_steps=12, settings=TOY_SETTINGS)
@@ -363,7 +364,7 @@ def test_pretraining_is_deterministic_and_cached(tmp_path, monkeypatch):
     # another seed, step count or demonstration set is another file
     load_model("tiny", 6, TOY, pretrain_steps=12, settings=TOY_SETTINGS)
     load_model("tiny", 5, TOY[:4], pretrain_steps=12, settings=TOY_SETTINGS)
-    assert len(list((tmp_path / "root" / "tiny").iterdir())) == 3
+    assert len(list((tmp_path / "root" / "tiny").glob("*.pt"))) == 3
 
     # a damaged file is rebuilt
     files[0].write_bytes(b"garbage")
@@ -375,6 +376,38 @@ def test_pretraining_is_deterministic_and_cached(tmp_path, monkeypatch):
 
     monkeypatch.setenv("MONARL_CACHE", "0")
     assert tiny_cache_dir() is None
+
+
+def test_runs_needing_the_same_weights_at_once_pretrain_them_once(tmp_path, monkeypatch):
+    """Two loads of one seed at the same time (a sweep's two arms): one pretrains, the other
+    waits for its file; both end with the same weights."""
+    import threading
+
+    from monarl.algos.llm import pretrain as pretraining
+
+    calls, real = [], pretraining.pretrain
+
+    def counted(*args, **kwargs):
+        calls.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pretraining, "pretrain", counted)
+    monkeypatch.setenv("MONARL_CACHE", str(tmp_path))
+    loaded = [None, None]
+
+    def load(i):
+        loaded[i] = load_model("tiny", 7, TOY, pretrain_steps=12, settings=TOY_SETTINGS)
+
+    threads = [threading.Thread(target=load, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sorted(m.from_cache for m in loaded) == [False, True]
+    for a, b in zip(loaded[0].model.state_dict().values(), loaded[1].model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
 
 
 # ----------------------------------------------------------------------------- SmolLM2

@@ -20,7 +20,9 @@ transformers, so a bad name fails before any work starts; :func:`load_model` loa
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -29,7 +31,7 @@ import os
 import re
 import struct
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -393,9 +395,11 @@ def _load_tiny(source: ModelSource, seed: int, demonstrations: Any, steps: int,
     if not demonstrations or steps <= 0:
         return chat
     folder = Path(cache_dir) if cache_dir is not None else tiny_cache_dir()
-    path = None
-    if folder is not None:
-        path = folder / f"{tiny_cache_key(seed, steps, demonstrations, settings)}.pt"
+    if folder is None:
+        chat.pretrain_report = pretrain(chat, demonstrations, steps, seed, settings, progress)
+        return chat
+    path = folder / f"{tiny_cache_key(seed, steps, demonstrations, settings)}.pt"
+    with _cache_lock(path):
         if path.is_file():
             try:
                 payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -406,13 +410,27 @@ def _load_tiny(source: ModelSource, seed: int, demonstrations: Any, steps: int,
                 return chat
             except Exception:  # noqa: BLE001 - a damaged cache file is rebuilt
                 model.load_state_dict(build_tiny(seed).state_dict())
-    chat.pretrain_report = pretrain(chat, demonstrations, steps, seed, settings, progress)
-    if path is not None:
+        chat.pretrain_report = pretrain(chat, demonstrations, steps, seed, settings, progress)
         report = dataclasses.asdict(chat.pretrain_report)
         report["losses"] = list(report["losses"])
         _save_atomic(path, {"format": CACHE_FORMAT, "report": report,
                             "state_dict": model.state_dict()})
     return chat
+
+
+@contextlib.contextmanager
+def _cache_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path``'s weights while they are read or built, so that two
+    runs needing the same pretrained weights at once (the two arms of a seed in a sweep with
+    two workers) pretrain them once: the second waits and then reads the first one's file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent / f".{path.stem}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC,
+                 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 def _end_of_turn_ids(tokenizer: Any, model: Any) -> tuple[int, ...]:
