@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
-from monarl.core.config import ConfigError, fail
+from monarl.core.config import fail
 from monarl.envs.tdd import mbpp
 from monarl.envs.tdd.problem import Problem
 
@@ -89,8 +89,6 @@ def load(section: str = "env", name: str = "problems") -> tuple[Problem, ...]:
                                         f"a cached copy set HF_DATASETS_OFFLINE=1, {LOCAL}")
     try:
         rows = _rows()
-    except ConfigError:
-        raise
     except Exception as exc:  # noqa: BLE001 - network, hub and cache errors all mean: not here
         reason = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise fail(section, name, NAME, f"could not fetch {HUB_ID} ({CONFIG}) from the "
