@@ -143,6 +143,7 @@ def test_train_cli_json(tmp_path):
     (["--model", "{tmp}"], ["model"]),
     (["--horizon", "0"], ["horizon"]),
     (["--approval", "judge", "--set", "approval.prompt=Rate this."], ["prompt", "{reply}"]),
+    (["--set", 'env.cities_0=["Oslo"]'], ["--set env.cities_0=", "4 city names"]),
 ])
 def test_train_refusals_are_one_line_before_any_model_loads(argv, words, tmp_path, capsys,
                                                             monkeypatch):

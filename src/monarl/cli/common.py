@@ -172,12 +172,12 @@ def option_message(message: str, options: dict[str, str] | None = None) -> str:
     """Relabel a settings message for CLI users: ``env.rows=2 is invalid`` (or ``rows=2``) ->
     ``--rows=2 is invalid``; a setting without an option of its own -> ``--set FIELD=...``."""
     options = {**ENV_OPTIONS, **APPROVAL_OPTIONS, **(options or {})}
-    match = re.match(r"^(?:(env|approval|[a-z_]+)\.)?([a-z_]+)(=.*)$", message, re.S)
+    match = re.match(r"^(?:(env|approval|[a-z_]+)\.)?([a-z_][a-z0-9_]*)(=.*)$", message, re.S)
     if not match:
         return message
     section, field, rest = match.groups()
     # settings named inside the message ("exceeds the step limit env.max_steps=50") too
-    rest = re.sub(r"\b(?:env|approval)\.([a-z_]+)=",
+    rest = re.sub(r"\b(?:env|approval)\.([a-z_][a-z0-9_]*)=",
                   lambda m: f"{options[m.group(1)]}=" if m.group(1) in options else m.group(0),
                   rest)
     if field in options and section in (None, "env", "approval"):
