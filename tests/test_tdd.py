@@ -189,7 +189,6 @@ def _fake_datasets(monkeypatch, load_dataset):
     module.load_dataset = load_dataset
     monkeypatch.setitem(sys.modules, "datasets", module)
     monkeypatch.setattr(mbpp_hub, "_network_problem", lambda: None)
-    mbpp_hub._rows.cache_clear()
     monkeypatch.setattr(mbpp_hub, "_rows", functools.lru_cache(maxsize=1)(
         lambda: tuple(mbpp_hub._fetch())))
 

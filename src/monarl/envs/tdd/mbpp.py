@@ -88,22 +88,25 @@ def load(path: str | Path, section: str = "env", name: str = "problems") -> tupl
         if not line.strip():
             continue
         try:
-            data = json.loads(line)
+            rows.append((number, json.loads(line)))
         except json.JSONDecodeError:
             raise _refuse(section, name, str(path), f"line {number} is not JSON") from None
-        rows.append(_row(data, number, section, name, str(path)))
-    if not rows:
-        raise _refuse(section, name, str(path), "the file has no problems")
-    return tuple(problem(row) for row in rows)
+    return _problems(rows, str(path), "the file", section, name)
 
 
 def from_rows(rows: list[Any], value: str, section: str = "env",
               name: str = "problems") -> tuple[Problem, ...]:
     """The problems of rows already read (e.g. the hub dataset's), checked as a file's lines
     are (row ``n`` is reported as line ``n``)."""
-    checked = [_row(data, number, section, name, value) for number, data in enumerate(rows, 1)]
+    return _problems(list(enumerate(rows, 1)), value, "the data set", section, name)
+
+
+def _problems(numbered: list[tuple[int, Any]], value: str, source: str, section: str,
+              name: str) -> tuple[Problem, ...]:
+    """Every numbered row checked (:func:`_row`), then made a problem; none is refused."""
+    checked = [_row(data, number, section, name, value) for number, data in numbered]
     if not checked:
-        raise _refuse(section, name, value, "the data set has no problems")
+        raise _refuse(section, name, value, f"{source} has no problems")
     return tuple(problem(row) for row in checked)
 
 
