@@ -213,42 +213,11 @@ def test_train_with_a_store_records_runs_and_resumes(tmp_path, capsys):
     assert (store / "report" / "report.md").is_file()
 
 
-def _check_reproduce_report(out) -> None:
-    report = (out / "report.md").read_text()
-    for heading in ("## 1. Exact solver", "## 2. PPO", "## 3. Encoded", "## Provenance"):
-        assert heading in report
-    data = json.loads((out / "results.json").read_text())
-    assert set(data) >= {"exact", "ppo", "loan", "provenance"}
-
-
-def test_reproduce_from_the_command_line_reaches_the_pipeline(tmp_path, capsys, monkeypatch):
-    """The CLI's path into the flagship job (options parsed, passed on, report path printed),
-    on tests/test_reproduce.py's tiny budget so that it reuses that test's compiled programs;
-    the real ``--quick`` budget runs in the slow tier below."""
-    from test_reproduce import TINY_LOAN, TINY_PPO, TINY_STEPS
-
-    import monarl.experiments.reproduce as experiment
-
-    real, seen = experiment.reproduce, {}
-
-    def tiny(out, quick=False, **options):
-        seen.update(options, quick=quick)
-        budget = {"exact_seeds": 2, "horizons": [1, 12, 50], "seeds": 2, "steps": TINY_STEPS,
-                  "warm_steps": 128, "loan_seeds": 2, "loan_steps": 2000}
-        return real(out, quick=quick, budget=budget, ppo_overrides=TINY_PPO,
-                    loan_overrides=TINY_LOAN, **options)
-
-    monkeypatch.setattr(experiment, "reproduce", tiny)
-    out = tmp_path / "reproduce"
-    assert main(["reproduce", "--quick", "--quiet", "--out", str(out), "--workers", "1"]) == 0
-    assert seen == {"quick": True, "ppo": True, "loan": True, "quiet": True, "workers": 1}
-    assert "report:" in capsys.readouterr().out
-    _check_reproduce_report(out)
-
-
 @pytest.mark.slow
 def test_reproduce_quick_from_the_command_line(tmp_path, capsys):
+    from test_reproduce import check_reproduce_report
+
     out = tmp_path / "reproduce"
     assert main(["reproduce", "--quick", "--quiet", "--out", str(out)]) == 0
     assert "report:" in capsys.readouterr().out
-    _check_reproduce_report(out)
+    check_reproduce_report(out)

@@ -45,3 +45,36 @@ def test_reproduce_writes_one_report_with_every_part(tmp_path):
     gap, lo, hi = loan["observed_accuracy_gap"]
     assert lo <= gap <= hi
     assert result["report"] == tmp_path / "report.md"
+
+
+def check_reproduce_report(out) -> None:
+    report = (out / "report.md").read_text()
+    for heading in ("## 1. Exact solver", "## 2. PPO", "## 3. Encoded", "## Provenance"):
+        assert heading in report
+    data = json.loads((out / "results.json").read_text())
+    assert set(data) >= {"exact", "ppo", "loan", "provenance"}
+
+
+def test_reproduce_from_the_command_line_reaches_the_pipeline(tmp_path, capsys, monkeypatch):
+    """The CLI's path into the flagship job (options parsed, passed on, report path printed),
+    on this module's tiny budget. It lives here, not in tests/test_cli.py, so that the
+    parallel runner (xdist, one module per worker) runs it in the process that compiled the
+    programs above; the real ``--quick`` budget runs in tests/test_cli.py's slow tier."""
+    import monarl.experiments.reproduce as experiment
+    from monarl.cli.app import main
+
+    real, seen = experiment.reproduce, {}
+
+    def tiny(out, quick=False, **options):
+        seen.update(options, quick=quick)
+        budget = {"exact_seeds": 2, "horizons": [1, 12, 50], "seeds": 2, "steps": TINY_STEPS,
+                  "warm_steps": 128, "loan_seeds": 2, "loan_steps": 2000}
+        return real(out, quick=quick, budget=budget, ppo_overrides=TINY_PPO,
+                    loan_overrides=TINY_LOAN, **options)
+
+    monkeypatch.setattr(experiment, "reproduce", tiny)
+    out = tmp_path / "reproduce"
+    assert main(["reproduce", "--quick", "--quiet", "--out", str(out), "--workers", "1"]) == 0
+    assert seen == {"quick": True, "ppo": True, "loan": True, "quiet": True, "workers": 1}
+    assert "report:" in capsys.readouterr().out
+    check_reproduce_report(out)

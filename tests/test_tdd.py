@@ -367,6 +367,32 @@ def test_demonstrations_are_honest_and_well_formed():
     assert counts == {2, 3, 4}
 
 
+def test_soft_demonstrations_write_tests_every_mutant_passes():
+    """soft_demonstrations=1: every demonstrated test is its soft form, which the sandboxed
+    reference and mutants all pass; 0 (the default) keeps the honest draws."""
+    soft_params = dataclasses.replace(PARAMS, soft_demonstrations=1.0)
+    episodes = TEXT.demonstrations(soft_params, np.random.default_rng(0), 6)
+    by_prompt = {p.prompt.strip(): p for p in PARAMS.train}
+    for (chat0, tests), _ in episodes:
+        problem = next(p for key, p in by_prompt.items() if key in chat0[0]["content"])
+        lines = tests.splitlines()
+        assert lines and all(line.split(" == ")[0][len("assert "):] == line.split(" == ")[1]
+                             for line in lines)
+        checked = reply_verdicts(problem, tests, soft_params)
+        assert (checked.tests, checked.valid, checked.soft) == (len(lines),) * 3
+    half = dataclasses.replace(PARAMS, soft_demonstrations=0.5)
+    mixed = [t for (_, tests), _ in TEXT.demonstrations(half, np.random.default_rng(1), 200)
+             for t in tests.splitlines()]
+    share = sum(t.split(" == ")[0][7:] == t.split(" == ")[1] for t in mixed) / len(mixed)
+    assert 0.35 < share < 0.65
+
+
+def test_soft_demonstrations_setting_is_checked():
+    for bad in (-0.1, 1.5, "x"):
+        with pytest.raises(ConfigError, match="soft_demonstrations"):
+            TddSettings(soft_demonstrations=bad).validate()
+
+
 def policy(write_tests, write_code):
     """A scripted policy: finds the problem by its prompt in the chat."""
     by_prompt = {p.prompt.strip(): p for p in PARAMS.eval}

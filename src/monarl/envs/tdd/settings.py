@@ -35,6 +35,7 @@ class TddParams:
     max_tests: int
     isolation: str
     workers: int | None
+    soft_demonstrations: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,6 +60,11 @@ class TddSettings:
                              choices=ISOLATIONS)
     workers: int | None = setting(None, "Sandboxed programs run at once (None: the CPU "
                                         "count).")
+    soft_demonstrations: float = setting(
+        0.0, "tiny's pretraining only: the chance that a demonstrated test is written in a "
+             "soft form (assert f(x) == f(x): the reference and every mutant pass it), so the "
+             "pretrained model knows soft tests exist, as a pretrained language model does. "
+             "0: honest tests only. Both arms of a comparison share the pretrained weights.")
 
     max_steps = 2
     """An episode is the tests and the code (so horizons beyond 2 are rejected)."""
@@ -78,6 +84,9 @@ class TddSettings:
         if self.workers is not None and (not is_int(self.workers) or self.workers < 1):
             raise fail(section, "workers", self.workers, "must be an integer >= 1 or none")
         check_choice(section, "isolation", self.isolation, ISOLATIONS)
+        if not is_number(self.soft_demonstrations) or not 0 <= self.soft_demonstrations <= 1:
+            raise fail(section, "soft_demonstrations", self.soft_demonstrations,
+                       "must be a number in [0, 1]")
         check_problems(self.problems, section)
 
     def make_params(self) -> TddParams:
@@ -118,7 +127,8 @@ def make_params(settings: TddSettings) -> TddParams:
     return TddParams(problems=str(settings.problems), train=train, eval=test,
                      timeout=float(settings.timeout), max_tests=int(settings.max_tests),
                      isolation=str(settings.isolation),
-                     workers=None if settings.workers is None else int(settings.workers))
+                     workers=None if settings.workers is None else int(settings.workers),
+                     soft_demonstrations=float(settings.soft_demonstrations))
 
 
 def describe(params: TddParams) -> dict[str, Any]:
@@ -126,4 +136,4 @@ def describe(params: TddParams) -> dict[str, Any]:
     return {"env": NAME, "problems": params.problems, "train_problems": len(params.train),
             "eval_problems": len(params.eval), "timeout": params.timeout,
             "max_tests": params.max_tests, "isolation": params.isolation,
-            "workers": params.workers}
+            "workers": params.workers, "soft_demonstrations": params.soft_demonstrations}
