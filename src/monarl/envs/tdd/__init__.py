@@ -12,7 +12,7 @@ Modules, one job each: ``settings`` (settings, parameters, loading a problem set
 ``parsing`` (tests and code from replies), ``harness`` (the program that runs in the
 sandbox), ``execution`` (running programs, batched and remembered), ``verdicts`` (valid, soft,
 discriminating tests), ``overseer`` (the execution overseer of the tests), ``judge`` (the
-rewards), ``demonstrations`` (honest episodes for pretraining), ``evaluation`` (test-time
+rewards), ``demonstrations`` (episodes for pretraining), ``evaluation`` (test-time
 metrics). :data:`SPEC` declares it to monarl.
 """
 
