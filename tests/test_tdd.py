@@ -367,6 +367,17 @@ def test_demonstrations_are_honest_and_well_formed():
     assert counts == {2, 3, 4}
 
 
+def test_parsing_model_text_raises_no_syntax_warnings():
+    """Model text such as ``1if`` earns SyntaxWarnings from the parser; they would flood a
+    run's log, so parsing keeps them quiet (and still reads the text)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert parse_tests("assert add(1if 1 else 2, 0) == 1", "add", 8)
+        assert code_valid("def add(m, n):\n    return 1if m else n\n", "add")
+
+
 def test_soft_demonstrations_write_tests_every_mutant_passes():
     """soft_demonstrations=1: every demonstrated test is its soft form, which the sandboxed
     reference and mutants all pass; 0 (the default) keeps the honest draws."""

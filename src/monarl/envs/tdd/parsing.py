@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import re
+import warnings
 
 MAX_TEST_CHARS = 300
 """Longest test line read (bounds what the parser sees of a reply)."""
@@ -27,6 +28,14 @@ def unfence(reply: str) -> str:
     return "\n".join(blocks) if blocks else reply
 
 
+def _parse(text: str) -> ast.Module:
+    """``ast.parse`` without the SyntaxWarnings that model text often earns (``1if``,
+    invalid escapes): they would flood a run's log, and the text is judged, not run here."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(text)
+
+
 def _names(tree: ast.AST) -> set[str]:
     return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
 
@@ -39,7 +48,7 @@ def parse_tests(reply: str, entry_point: str, limit: int) -> tuple[str, ...]:
         if not line.startswith("assert") or len(line) > MAX_TEST_CHARS or line in out:
             continue
         try:
-            tree = ast.parse(line)
+            tree = _parse(line)
         except _PARSE_ERRORS:
             continue
         if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
@@ -61,7 +70,7 @@ def extract_code(reply: str) -> str:
 def code_valid(code: str, entry_point: str) -> bool:
     """Whether ``code`` parses and defines ``entry_point`` at its top level."""
     try:
-        tree = ast.parse(code)
+        tree = _parse(code)
     except _PARSE_ERRORS:
         return False
     return any(isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
