@@ -28,12 +28,16 @@ def unfence(reply: str) -> str:
     return "\n".join(blocks) if blocks else reply
 
 
+_SOURCE = "<model text>"
+# The parser's SyntaxWarnings on model text (``1if``, invalid escapes) would flood a run's log,
+# and the text is judged, not run. One filter, set once and limited to this file name: unlike
+# ``warnings.catch_warnings`` it is safe on the overseer's threads, and other code still warns.
+warnings.filterwarnings("ignore", category=SyntaxWarning, module=re.escape(_SOURCE) + r"\Z")
+
+
 def _parse(text: str) -> ast.Module:
-    """``ast.parse`` without the SyntaxWarnings that model text often earns (``1if``,
-    invalid escapes): they would flood a run's log, and the text is judged, not run here."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
-        return ast.parse(text)
+    """``ast.parse`` of model text, under the file name whose SyntaxWarnings are ignored."""
+    return ast.parse(text, filename=_SOURCE)
 
 
 def _names(tree: ast.AST) -> set[str]:
