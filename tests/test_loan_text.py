@@ -63,6 +63,11 @@ def test_spec_is_registered_and_text_only():
      "in both groups"),
     ("countries_1", ("High:Highish", "Kenya:Kenyan", "Poland:Polish", "Peru:Peruvian"),
      "parsers read"),
+    ("decision_prompt", "Decide: approve or reject.", "must be text containing {summary}"),
+    ("decision_prompt", "{summary} {summary}", "env.decision_prompt="),
+    ("decision_prompt", "{summary} for {applicant}", "no other {field}"),
+    ("decision_prompt", "{summary} {", "env.decision_prompt="),
+    ("decision_prompt", 3, "env.decision_prompt=3"),
 ])
 def test_bad_settings_name_the_field(field, value, words):
     settings = dataclasses.replace(LoanTextSettings(), **{field: value})
@@ -273,6 +278,18 @@ def test_decision_prompt_shows_only_the_summary():
     assert "Canad" not in content and c.text not in content
     with pytest.raises(ValueError):
         prompt(c, 2, ["a", "b"], P)
+
+
+def test_decision_prompt_is_a_setting_and_keeps_old_run_ids():
+    """A chat model may need another wording; the default is what tiny is pretrained on, so
+    runs that leave it alone keep their ids and cached weights."""
+    params = make_params(LoanTextSettings(decision_prompt="Loan {{x}}: {summary}. One word?"))
+    content = prompt(case(country=1), 1, ["income high"], params)[0]["content"]
+    assert content == "Loan {x}: income high. One word?"
+    assert SPEC.describe(params)["decision_prompt"] == "Loan {{x}}: {summary}. One word?"
+    assert EnvConfig.of("loan-text").identity("loan-text") == {}
+    assert EnvConfig.of("loan-text", decision_prompt="{summary}?").identity("loan-text") == {
+        "decision_prompt": "{summary}?"}
 
 
 def test_inoculation_only_when_asked():
