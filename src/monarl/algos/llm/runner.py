@@ -26,15 +26,21 @@ def checkpoint_folder(ctx: Any, run: Any) -> Path:
 
 
 def run(runs: list[Any], ctx: Any) -> Iterator[tuple[Any, dict, dict]]:
+    from monarl.algos.llm.models import resolve_model
     from monarl.algos.llm.train import Trainer
     from monarl.approval import build as build_approval
     from monarl.approval.base import BuildContext
 
     for one in runs:
         env = one.env.spec
-        params = one.env.params()
+        settings, params = one.env.settings, one.env.params()
+        if env.text.for_model is not None:  # a default that depends on the model (tdd: auto)
+            tiny = resolve_model(one.settings.model, "grpo.model").kind == "tiny"
+            resolved = env.text.for_model(settings, tiny)
+            if resolved != settings:
+                settings, params = resolved, env.make_params(resolved)
         approval = build_approval(one.approval, BuildContext(
-            env=env, settings=one.env.settings, params=params, tables=None, seeds=[one.seed]))
+            env=env, settings=settings, params=params, tables=None, seeds=[one.seed]))
         folder = checkpoint_folder(ctx, one) if one.settings.checkpoint_every else None
         trainer = Trainer(env, params, approval, one.horizon, one.settings, one.seed,
                           checkpoint_dir=folder,
@@ -47,6 +53,7 @@ def run(runs: list[Any], ctx: Any) -> Iterator[tuple[Any, dict, dict]]:
             if approval is not None and hasattr(approval, "close"):
                 approval.close()
         info = {"steps": one.settings.total_steps, "updates": one.settings.total_steps,
+                "settings": env.describe(params),
                 "model": trainer.source.name, "parameters": result["parameters"],
                 "pretrain_steps": trainer.pretrain_steps if trainer.tiny else 0,
                 "generation_tokens_per_second": result["generation_tokens_per_second"],

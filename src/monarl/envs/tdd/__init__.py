@@ -27,11 +27,22 @@ from monarl.envs.tdd.parsing import code_valid, extract_code, parse_tests
 from monarl.envs.tdd.problem import Problem
 from monarl.envs.tdd.problems import sample
 from monarl.envs.tdd.prompts import INOCULATION, prompt
-from monarl.envs.tdd.settings import NAME, TddParams, TddSettings, describe, make_params
+from monarl.envs.tdd.settings import (
+    AUTO,
+    NAME,
+    TddParams,
+    TddSettings,
+    describe,
+    for_model,
+    make_params,
+)
 
 
 def _title(settings: dict) -> str:
-    return f"({settings.get('problems', 'generated')} problems)"
+    problems = settings.get("problems", AUTO)
+    if problems == AUTO:
+        return "(generated problems for tiny, HumanEval otherwise)"
+    return f"({problems} problems)"
 
 
 TEXT = TextSpec(
@@ -47,6 +58,7 @@ TEXT = TextSpec(
     metrics=METRICS,
     headline=HEADLINE,
     inoculation=INOCULATION,
+    for_model=for_model,
 )
 
 SPEC = EnvSpec(

