@@ -6,6 +6,8 @@ once per horizon and hypothesis explores random rewards, episode boundaries and 
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -384,9 +386,9 @@ def _window(dones_col: np.ndarray, t: int, horizon: int | None) -> tuple[list[in
     return steps, None
 
 
-def _advantage_jacobians(r, term, d, values, last, horizon, normalize: bool, fixed: bool):
-    """d advantages / d (rewards, last_values), advantages flattened over [T * B] as one
-    minibatch; ``fixed`` holds the minibatch statistics fixed (stop_gradient)."""
+@functools.partial(jax.jit, static_argnames=("horizon", "normalize", "fixed"))
+def _jacobians(r, d, term, values, last, horizon, normalize: bool, fixed: bool):
+    """Jitted (one compile per static setting, not one eager trace per example)."""
 
     def advantages(rewards, last_values):
         adv, _ = policy_advantages(rewards, d, term, values, last_values, horizon, 1.0, 1.0)
@@ -399,8 +401,35 @@ def _advantage_jacobians(r, term, d, values, last, horizon, normalize: bool, fix
             return (adv - mean) / (std + 1e-8)
         return normalize_advantages(adv)
 
-    jac_r, jac_last = jax.jacobian(advantages, argnums=(0, 1))(jnp.asarray(r), jnp.asarray(last))
+    return jax.jacobian(advantages, argnums=(0, 1))(r, last)
+
+
+def _advantage_jacobians(r, term, d, values, last, horizon, normalize: bool, fixed: bool):
+    """d advantages / d (rewards, last_values), advantages flattened over [T * B] as one
+    minibatch; ``fixed`` holds the minibatch statistics fixed (stop_gradient)."""
+    jac_r, jac_last = _jacobians(jnp.asarray(r), jnp.asarray(d), jnp.asarray(term),
+                                 jnp.asarray(values), jnp.asarray(last), horizon=horizon,
+                                 normalize=normalize, fixed=fixed)
     return np.asarray(jac_r).reshape(T, B, T, B), np.asarray(jac_last).reshape(T, B, *last.shape)
+
+
+@functools.partial(jax.jit, static_argnames="horizon")
+def _advantages_and_statistic_gradients(r, d, term, values, last, horizon):
+    """The flat advantages and d mean / d rewards, d std / d rewards (jitted, as above)."""
+
+    def statistic(rewards, which):
+        adv = policy_advantages(rewards, d, term, values, last, horizon, 1.0, 1.0)[0]
+        return adv.mean() if which == "mean" else adv.std()
+
+    adv = policy_advantages(r, d, term, values, last, horizon, 1.0, 1.0)[0]
+    return adv, jax.grad(statistic)(r, "mean"), jax.grad(statistic)(r, "std")
+
+
+@jax.jit
+def _expected_score(logits):
+    """sum_a pi(a) d log pi(a) / d logits, per state: zero for any policy."""
+    score = jax.jacobian(jax.nn.log_softmax)(logits)  # [5, 4, 5, 4]
+    return jnp.einsum("sa,satb->stb", jax.nn.softmax(logits), score)
 
 
 @SETTINGS
@@ -445,14 +474,12 @@ def test_normalization_reaches_beyond_the_window_only_through_shared_statistics(
     r, term, d, values, last = _policy_inputs(seed, horizon)
     full, _ = _advantage_jacobians(r, term, d, values, last, horizon, True, False)
     fixed, _ = _advantage_jacobians(r, term, d, values, last, horizon, True, True)
-    adv = np.asarray(policy_advantages(r, d, term, values, last, horizon, 1.0, 1.0)[0],
-                     np.float64).reshape(-1)
+    adv, d_mean, d_std = (np.asarray(x, np.float64) for x in _advantages_and_statistic_gradients(
+        jnp.asarray(r), jnp.asarray(d), jnp.asarray(term), jnp.asarray(values),
+        jnp.asarray(last), horizon=horizon))
+    adv = adv.reshape(-1)
     std = adv.std() + 1e-8
     norm = (adv - adv.mean()) / std
-    d_mean = np.asarray(jax.grad(lambda x: policy_advantages(
-        x, d, term, values, last, horizon, 1.0, 1.0)[0].mean())(jnp.asarray(r)))
-    d_std = np.asarray(jax.grad(lambda x: policy_advantages(
-        x, d, term, values, last, horizon, 1.0, 1.0)[0].std())(jnp.asarray(r)))
     predicted = -(d_mean[None] + norm.reshape(T, B)[..., None, None] * d_std[None]) / std
     np.testing.assert_allclose(full - fixed, predicted, rtol=1e-3, atol=1e-5)
     # increasing and affine: the same positive scale for every pair of samples
@@ -462,9 +489,7 @@ def test_normalization_reaches_beyond_the_window_only_through_shared_statistics(
     np.testing.assert_allclose(got, norm, rtol=1e-4, atol=1e-5)
     # a common shift is a baseline: its policy-gradient contribution vanishes in expectation
     logits = jnp.asarray(np.random.default_rng(seed).normal(size=(5, 4)), jnp.float32)
-    score = jax.jacobian(lambda z: jax.nn.log_softmax(z), argnums=0)(logits)  # [5, 4, 5, 4]
-    probs = jax.nn.softmax(logits)
-    expected_score = jnp.einsum("sa,satb->stb", probs, score)
+    expected_score = _expected_score(logits)
     np.testing.assert_allclose(np.asarray(expected_score), 0.0, atol=1e-6)
 
 
