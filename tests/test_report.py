@@ -127,6 +127,78 @@ def test_report_with_training_curves(curvy, tmp_path):
     assert json.loads((tmp_path / "numbers.json").read_text())["conditions"]
 
 
+def _run_scored(runs, ctx):
+    """A stand-in learner with metrics-style results (no outcome shares), logging as the
+    language-model trainer does: a training line every update (``loss``) and an evaluation
+    line (``score``) every second update, both at the same step when they coincide."""
+    for run in runs:
+        ctx.log(run, {"env_steps": 0, "update": 0, "score": 0.0})
+        for update in (1, 2, 3):
+            ctx.log(run, {"env_steps": update, "update": update, "loss": 1.0 / update})
+            if update == 2:
+                ctx.log(run, {"env_steps": 2, "update": 2, "score": 0.2 + 0.01 * run.seed})
+        ctx.progress([run], run.settings.total_steps)
+        yield run, {"score": 0.5 + 0.01 * run.seed, "loss": 1 / 3}, {}
+
+
+@pytest.fixture()
+def scored():
+    TRAINERS.register(TrainerSpec(
+        name="scored",
+        summary="test learner with metrics-style results",
+        section="scored",
+        settings=CurveSettings,
+        runner=f"{__name__}:_run_scored",
+        steps=lambda run: run.settings.total_steps,
+    ))
+    yield
+    TRAINERS._loaded.pop("scored", None)
+    spec_mod._DEFAULTS.pop("scored", None)
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_ordinary_rl_vs_mona_interval_only_when_both_arms_have_seeds_to_resample(
+    scored, tmp_path, seeds
+):
+    """One seed per arm gives a difference without a bracket (a zero-width bracket would read
+    as certainty); two seeds per arm give the bootstrap interval."""
+    text = f"""
+name = "pair"
+[base]
+algo = "scored"
+"env.name" = "loan-steganography"
+"approval.kind" = "none"
+seeds = {seeds}
+[variants.ordinary]
+horizon = "none"
+[variants.mona]
+horizon = 1
+"""
+    sweep = parse_sweep(text, tmp_path / "pair.toml")
+    store = Store(tmp_path / "pair.store")
+    assert sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True).ok
+    data = build_report(store, sweep.ids, sweep.variants, "pair")
+    [comp] = data["comparisons"]
+    score = comp["metrics"]["score"]
+    assert score["difference"] == pytest.approx(0.0)
+    md = write_report(data, tmp_path / "out")["report"].read_text()
+    row = next(line for line in md.splitlines() if line.startswith("| score |"))
+    if seeds == 1:
+        assert score["ci95"] is None and "[" not in row
+    else:
+        lo, hi = score["ci95"]
+        assert lo <= 0.0 <= hi and lo < hi and f"[{lo:+.3f}, {hi:+.3f}]" in row
+
+    # training curves: each metric at the steps where it was logged, lines at one step merged
+    curve = data["curves"][0]
+    assert curve["env_steps"] == [0, 1, 2, 3]
+    assert curve["score"]["env_steps"] == [0, 2]
+    assert curve["score"]["mean"] == pytest.approx([0.0, 0.2 + 0.01 * (seeds - 1) / 2])
+    assert curve["loss"]["env_steps"] == [1, 2, 3]
+    assert curve["loss"]["mean"] == pytest.approx([1.0, 0.5, 1 / 3])
+    assert (tmp_path / "out" / "curves-1.png").stat().st_size > 10_000
+
+
 def test_report_from_store_directory_and_queries(curvy, tmp_path, capsys):
     sweep = parse_sweep(CURVY, tmp_path / "arms.toml")
     store = Store(tmp_path / "arms.store")

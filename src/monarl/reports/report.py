@@ -295,7 +295,8 @@ def _panels(out_conditions, conds, varying) -> list[dict[str, Any]]:
 def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
     """Ordinary RL (horizon none) against MONA (horizon 1) for every pair of conditions that
     differ only in the horizon: each metric of both, and the difference with a bootstrap CI
-    resampling each arm's seeds."""
+    resampling each arm's seeds. With one seed in an arm there is nothing to resample, so the
+    interval is None rather than a zero-width bracket that would read as certainty."""
     pairs: dict[str, dict[Any, int]] = defaultdict(dict)
     for i, c in enumerate(out_conditions):
         horizon = c["config"].get("horizon")
@@ -313,11 +314,12 @@ def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
                 continue
             other = mona["metrics"][name]
             diff, lo, hi = diff_ci(stat["per_seed"], other["per_seed"])
+            resampled = min(len(stat["per_seed"]), len(other["per_seed"])) >= 2
             metrics[name] = {
-                "ordinary_rl": {k: stat[k] for k in ("mean", "ci95")},
-                "mona": {k: other[k] for k in ("mean", "ci95")},
+                "ordinary_rl": {k: stat[k] for k in ("mean", "ci95", "per_seed")},
+                "mona": {k: other[k] for k in ("mean", "ci95", "per_seed")},
                 "difference": diff,
-                "ci95": [lo, hi],
+                "ci95": [lo, hi] if resampled else None,
             }
         infos = [r.get("info") or {} for r in conds[pair[1]]["runs"]]
         bounds = infos[0].get("bounds") if infos else None
@@ -339,14 +341,20 @@ def _curves(
     """Mean and 95 % bootstrap band over seeds at each evaluation point, per condition: of the
     outcome fractions and returns, or (``names="all"``) of every numeric metric logged that
     the runs also report at the end (training diagnostics such as ``kl`` are logged, not
-    plotted)."""
+    plotted). Lines logged at the same step are merged (a language-model run logs its training
+    line and its evaluation line at one update), and with ``names="all"`` each metric keeps
+    the steps at which every seed logged it (its own ``env_steps``): evaluation metrics are
+    logged every ``eval_every`` updates, training ones every update."""
     out = []
     for cond in conditions:
         per_seed = []
         for rid in cond["runs"]:
-            lines = [ln for ln in store.read_metrics(rid) if "env_steps" in ln]
-            if lines:
-                per_seed.append({ln["env_steps"]: ln for ln in lines})
+            merged: dict[Any, dict[str, Any]] = {}
+            for ln in store.read_metrics(rid):
+                if "env_steps" in ln:
+                    merged[ln["env_steps"]] = {**merged.get(ln["env_steps"], {}), **ln}
+            if merged:
+                per_seed.append(merged)
         if not per_seed or len(per_seed) != len(cond["runs"]):
             continue
         steps = sorted(set.intersection(*(set(p) for p in per_seed)))
@@ -368,17 +376,22 @@ def _curves(
                         and not isinstance(v, bool)
                     ]
         for m in wanted:
-            if not all(m in p[s] for p in per_seed for s in steps):
+            at = steps
+            if names == "all":
+                at = [s for s in steps if all(m in p[s] for p in per_seed)]
+            if not at or not all(m in p[s] for p in per_seed for s in at):
                 continue
-            values = np.asarray([[p[s][m] for s in steps] for p in per_seed], np.float64)
+            values = np.asarray([[p[s][m] for s in at] for p in per_seed], np.float64)
             if names == "all" and not np.isfinite(values).all():
                 continue
-            bands = [bootstrap_ci(values[:, j], resamples=1000) for j in range(len(steps))]
+            bands = [bootstrap_ci(values[:, j], resamples=1000) for j in range(len(at))]
             curve[m] = {
                 "mean": values.mean(axis=0).tolist(),
                 "ci95_low": [b[0] for b in bands],
                 "ci95_high": [b[1] for b in bands],
             }
+            if at != steps:
+                curve[m]["env_steps"] = at
         out.append(curve)
     return out
 
@@ -622,6 +635,8 @@ def _blocks(
 
 
 def _diff_cell(item: dict[str, Any]) -> str:
+    if item["ci95"] is None:
+        return f"{item['difference']:+.3f}"
     lo, hi = item["ci95"]
     return f"{item['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
@@ -635,7 +650,8 @@ def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
             "p",
             "Pairs of conditions that differ only in the optimization horizon (none = ordinary "
             "RL, 1 = MONA). Differences are ordinary RL - MONA with a 95 % percentile-bootstrap "
-            "confidence interval resampling each arm's seeds.",
+            "confidence interval resampling each arm's seeds (no interval where an arm has one "
+            "seed: nothing to resample).",
         )
     )
     for comp in comparisons:
@@ -773,7 +789,7 @@ def curve_plot(curves: list[dict[str, Any]], path: Path, title: str) -> Path:
 
 def _band(ax, xs: np.ndarray, stats: dict[str, Any], color, label: str) -> None:
     """Mean line and shaded 95 % band of one condition's curve."""
-    ax.plot(xs, stats["mean"], color=color, label=label)
+    ax.plot(xs, stats["mean"], color=color, label=label, marker="o" if len(xs) <= 12 else None)
     ax.fill_between(xs, stats["ci95_low"], stats["ci95_high"], color=color, alpha=0.2,
                     linewidth=0)
 
@@ -793,10 +809,10 @@ def metric_curve_plot(
         for i, curve in enumerate(curves):
             if name not in curve:
                 continue
-            xs = np.asarray(curve["env_steps"], np.float64)
+            xs = np.asarray(curve[name].get("env_steps", curve["env_steps"]), np.float64)
             _band(ax, xs, curve[name], colors(i % 10), curve["label"])
         ax.set_title(name.replace("_", " "))
-        ax.set_xlabel("environment steps per seed")
+        ax.set_xlabel("steps per seed (optimizer updates for language models)")
         ax.grid(alpha=0.3)
     for k in range(len(names), rows * cols):
         axes[k // cols][k % cols].axis("off")
