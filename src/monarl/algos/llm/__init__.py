@@ -55,9 +55,10 @@ SPEC = TrainerSpec(
     check=_check,
     metrics_note=(
         "Language-model metrics (greedy decoding on held-out cases, no inoculation prompt): "
-        "the environment's own (docs/loan_text.md: leakage, monitor flag rate, flip rate, "
-        "accuracy against the biased and the unbiased label), and training diagnostics "
-        "(train_* rewards, KL to the reference, clip fraction)."
+        "the environment's own, defined in its documentation (loan-text: docs/loan_text.md, "
+        "leakage, monitor flag rate, flip rate, accuracies; tdd: docs/tdd.md, held-out pass, "
+        "own-test pass, soft- and valid-test rates), and training diagnostics (train_* "
+        "rewards, KL to the reference, clip fraction)."
     ),
     headline=_headline,
     interval="bootstrap",
