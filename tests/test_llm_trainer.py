@@ -127,15 +127,18 @@ def test_text_overseer_and_judge_score_only_their_turns():
 
 def test_train_cli_json(tmp_path):
     path = tmp_path / "r.json"
-    code = main(["train", "loan-text", "--model", "tiny", "--steps", "1", "--seeds", "1",
+    code = main(["train", "loan-text", "--model", "tiny", "--steps", "1", "--seeds", "2",
                  "--horizon", "1", "--approval", "overseer", "--inoculation",
                  "--set", "pretrain_steps=0", "--set", "eval_cases=8",
                  "--set", "cases_per_update=2", "--set", "group_size=2",
                  "--json", str(path), "--quiet"])
     assert code == 0
-    final = json.loads(path.read_text())["final"]
+    result = json.loads(path.read_text())
+    final = result["final"]
     for key in ("leakage", "monitor_flag_rate", "flip_rate", "accuracy", "true_accuracy"):
         assert 0.0 <= final[key] <= 1.0, key
+    # two seeds, each its own task (grpo batches nothing), both reported
+    assert len(result["per_seed"]) == 2
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -152,6 +152,36 @@ def test_fake_executor_gets_one_task_per_configuration(tmp_path):
     _check_store(tmp_path / "st", sweep.ids)
 
 
+def test_language_model_runs_are_one_task_each_so_workers_start_on_different_seeds(tmp_path):
+    """The grpo trainer trains seeds one after another; batching them made two variants' tasks
+    both start at seed 0, and one worker waited on the other's pretraining of that seed."""
+    sweep = parse_sweep(
+        """
+name = "lm"
+[base]
+algo = "grpo"
+seeds = 3
+[base.env]
+name = "loan-text"
+[base.grpo]
+model = "tiny"
+total_steps = 2
+[variants.plain]
+[variants.inoculated]
+"grpo.inoculation" = true
+""",
+        tmp_path / "lm.toml",
+    )
+    tasks = sweep_mod.plan_tasks(sweep.runs, 2, "st")
+    assert [len(t.runs) for t in tasks] == [1] * 6
+    assert sorted(t.runs[0].run_id for t in tasks) == sorted(sweep.ids)
+    first_two = [t.runs[0] for t in tasks[:2]]
+    assert first_two[0].seed != first_two[1].seed
+    # the same seed's two variants are as far apart in the queue as the sweep allows
+    order = [(t.runs[0].seed, t.runs[0].settings.inoculation) for t in tasks]
+    assert order == [(0, False), (1, False), (2, False), (0, True), (1, True), (2, True)]
+
+
 def test_a_failing_run_is_reported_and_redone(tmp_path, monkeypatch, capsys):
     sweep = parse_sweep(SMALL, tmp_path / "s.toml")
     store = Store(tmp_path / "st")

@@ -376,7 +376,8 @@ class TrainerSpec:
         envs: the environments it works on (None: every one with the capabilities).
         default_env: the environment of a run config that names none.
         batch_fields: run fields that may differ within one call (``seed``; ``horizon`` too for
-            the exact solver, which solves every horizon in one scan).
+            the exact solver, which solves every horizon in one scan). Empty for a trainer
+            that gains nothing from a batch: each run is then its own sweep task.
         light: its runs take well under a second (the sweep then runs them in its own process).
         steps: ``steps(run) -> int | None``, environment steps per run for progress and ETA.
         check: ``check(run, prefix)`` for trainer-specific rules (raise ``ConfigError``).

@@ -1,10 +1,11 @@
 """Run an expanded experiment against a store: plan tasks, execute, show progress, resume.
 
 Planning: runs not yet done are grouped by everything but the algorithm's batch fields (seed;
-for the exact solver also horizon), so one task runs a whole configuration's seeds in one
-vmapped call. When there are fewer groups than workers, groups are split by seed so every worker
-has work. Runs that another process owns (a second sweep on the same store) are skipped by the
-task and waited for at the end; if their owner dies without finishing, they are run here.
+for the exact solver also horizon; none for the language-model trainer, whose runs are each a
+task), so one task runs a whole configuration's seeds in one vmapped call. When there are
+fewer groups than workers, groups are split by seed so every worker has work. Runs that
+another process owns (a second sweep on the same store) are skipped by the task and waited for
+at the end; if their owner dies without finishing, they are run here.
 """
 
 from __future__ import annotations

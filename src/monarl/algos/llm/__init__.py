@@ -48,7 +48,11 @@ SPEC = TrainerSpec(
     runner="monarl.algos.llm.runner:run",
     requires=frozenset({"text"}),
     default_env="loan-text",
-    batch_fields=("seed",),
+    # Seeds run one after another (a model each), so a batch saves nothing; one task per run
+    # lets a sweep's workers take different seeds at once. With seeds batched, two variants'
+    # tasks both started at seed 0 and one worker idled on the other's pretraining of that
+    # seed's tiny model (a lock), seed after seed.
+    batch_fields=(),
     semantics=2,  # 2: loan-text's applications name a city, tiny decides as past officers did
                   # and pretrains 1500 steps there (the same defaults compute something new)
     steps=lambda run: run.settings.total_steps,
