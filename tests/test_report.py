@@ -29,6 +29,11 @@ class CurveSettings:
             raise ConfigError(f"{section}.total_steps={self.total_steps!r} is invalid: >= 100")
 
 
+@dataclasses.dataclass(frozen=True)
+class ScoredSettings(CurveSettings):
+    inoculation: bool = False
+
+
 def _run_curvy(runs, ctx):
     """A stand-in learner: logs evaluation points, then yields final metrics."""
     for run in runs:
@@ -138,7 +143,8 @@ def _run_scored(runs, ctx):
             if update == 2:
                 ctx.log(run, {"env_steps": 2, "update": 2, "score": 0.2 + 0.01 * run.seed})
         ctx.progress([run], run.settings.total_steps)
-        yield run, {"score": 0.5 + 0.01 * run.seed, "loss": 1 / 3}, {}
+        lift = 0.1 if run.settings.inoculation else 0.0
+        yield run, {"score": 0.5 + 0.01 * run.seed + lift, "loss": 1 / 3}, {}
 
 
 @pytest.fixture()
@@ -147,7 +153,7 @@ def scored():
         name="scored",
         summary="test learner with metrics-style results",
         section="scored",
-        settings=CurveSettings,
+        settings=ScoredSettings,
         runner=f"{__name__}:_run_scored",
         steps=lambda run: run.settings.total_steps,
     ))
@@ -197,6 +203,43 @@ horizon = 1
     assert curve["loss"]["env_steps"] == [1, 2, 3]
     assert curve["loss"]["mean"] == pytest.approx([1.0, 0.5, 1 / 3])
     assert (tmp_path / "out" / "curves-1.png").stat().st_size > 10_000
+
+
+def test_inoculation_pairs_get_their_own_comparison(scored, tmp_path):
+    """Conditions that differ only in the trainer's inoculation setting are compared
+    (inoculated - without, with a bootstrap interval over seeds), and nothing else is."""
+    text = """
+name = "inoc"
+[base]
+algo = "scored"
+"env.name" = "loan-steganography"
+"approval.kind" = "none"
+horizon = "none"
+seeds = 3
+[variants.plain]
+[variants.inoculated]
+"scored.inoculation" = true
+[variants.mona]
+horizon = 1
+"""
+    sweep = parse_sweep(text, tmp_path / "inoc.toml")
+    store = Store(tmp_path / "inoc.store")
+    assert sweep_mod.run_sweep(sweep, store, sweep_mod.local_factory(1), quiet=True).ok
+    data = build_report(store, sweep.ids, sweep.variants, "inoc")
+    [comp] = data["inoculation_comparisons"]
+    assert comp["without"].startswith("plain") and comp["with"].startswith("inoculated")
+    assert comp["seeds"] == [3, 3]
+    score = comp["metrics"]["score"]
+    assert score["difference"] == pytest.approx(0.1)
+    assert score["with"]["per_seed"] == pytest.approx([0.6, 0.61, 0.62])
+    lo, hi = score["ci95"]
+    assert lo <= 0.1 <= hi
+    # the plain arm is also ordinary RL against MONA; the inoculated arm has no MONA partner
+    [pair] = data["comparisons"]
+    assert pair["ordinary_rl"].startswith("plain")
+    md = write_report(data, tmp_path / "out")["report"].read_text()
+    assert "## Inoculation prompting" in md
+    assert "| score | 0.510 [" in md and f"{score['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]" in md
 
 
 def test_report_from_store_directory_and_queries(curvy, tmp_path, capsys):

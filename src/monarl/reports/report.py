@@ -201,6 +201,7 @@ def build_report(
         panels = []  # the horizon only differs between variants: one table of conditions
     curves = _curves(store, out_conditions, None if outcome_style else "all")
     comparisons = [] if outcome_style else _comparisons(out_conditions, conds)
+    inoculation = [] if outcome_style else _inoculation_comparisons(out_conditions)
     notes = []
     if not outcome_style:
         for name in sorted({r["config"].get("algo") for r in runs}, key=str):
@@ -231,6 +232,7 @@ def build_report(
         "horizon_studies": panels,
         "curves": curves,
         "comparisons": comparisons,
+        "inoculation_comparisons": inoculation,
         "spectrum": spectrum_boards,
         "run_provenance": provenance,
     }
@@ -292,11 +294,33 @@ def _panels(out_conditions, conds, varying) -> list[dict[str, Any]]:
     return panels
 
 
+def _metric_differences(
+    first: dict[str, Any], second: dict[str, Any], keys: tuple[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Each metric both conditions report: both arms (under ``keys``) and first - second with
+    a bootstrap CI resampling each arm's seeds. With one seed in an arm there is nothing to
+    resample, so the interval is None rather than a zero-width bracket that would read as
+    certainty."""
+    metrics = {}
+    for name, stat in first["metrics"].items():
+        if name not in second["metrics"]:
+            continue
+        other = second["metrics"][name]
+        diff, lo, hi = diff_ci(stat["per_seed"], other["per_seed"])
+        resampled = min(len(stat["per_seed"]), len(other["per_seed"])) >= 2
+        metrics[name] = {
+            keys[0]: {k: stat[k] for k in ("mean", "ci95", "per_seed")},
+            keys[1]: {k: other[k] for k in ("mean", "ci95", "per_seed")},
+            "difference": diff,
+            "ci95": [lo, hi] if resampled else None,
+        }
+    return metrics
+
+
 def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
     """Ordinary RL (horizon none) against MONA (horizon 1) for every pair of conditions that
-    differ only in the horizon: each metric of both, and the difference with a bootstrap CI
-    resampling each arm's seeds. With one seed in an arm there is nothing to resample, so the
-    interval is None rather than a zero-width bracket that would read as certainty."""
+    differ only in the horizon: each metric of both, and ordinary RL - MONA
+    (:func:`_metric_differences`)."""
     pairs: dict[str, dict[Any, int]] = defaultdict(dict)
     for i, c in enumerate(out_conditions):
         horizon = c["config"].get("horizon")
@@ -308,19 +332,6 @@ def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
         if None not in pair or 1 not in pair:
             continue
         ordinary, mona = out_conditions[pair[None]], out_conditions[pair[1]]
-        metrics = {}
-        for name, stat in ordinary["metrics"].items():
-            if name not in mona["metrics"]:
-                continue
-            other = mona["metrics"][name]
-            diff, lo, hi = diff_ci(stat["per_seed"], other["per_seed"])
-            resampled = min(len(stat["per_seed"]), len(other["per_seed"])) >= 2
-            metrics[name] = {
-                "ordinary_rl": {k: stat[k] for k in ("mean", "ci95", "per_seed")},
-                "mona": {k: other[k] for k in ("mean", "ci95", "per_seed")},
-                "difference": diff,
-                "ci95": [lo, hi] if resampled else None,
-            }
         infos = [r.get("info") or {} for r in conds[pair[1]]["runs"]]
         bounds = infos[0].get("bounds") if infos else None
         out.append(
@@ -328,8 +339,43 @@ def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
                 "ordinary_rl": ordinary["label"],
                 "mona": mona["label"],
                 "seeds": [len(ordinary["seeds"]), len(mona["seeds"])],
-                "metrics": metrics,
+                "metrics": _metric_differences(ordinary, mona, ("ordinary_rl", "mona")),
                 "bounds": bounds if isinstance(bounds, dict) else None,
+            }
+        )
+    return out
+
+
+def _without_inoculation(config: dict[str, Any]) -> tuple[bool | None, dict[str, Any]]:
+    """A run config's trainer ``inoculation`` setting (None when its trainer has none) and
+    the config without it."""
+    for section, table in config.items():
+        if isinstance(table, dict) and "inoculation" in table:
+            rest = {k: v for k, v in table.items() if k != "inoculation"}
+            return bool(table["inoculation"]), {**config, section: rest}
+    return None, config
+
+
+def _inoculation_comparisons(out_conditions) -> list[dict[str, Any]]:
+    """For every pair of conditions that differ only in the train-time inoculation prompt:
+    each metric of both (evaluation never shows the prompt, so these are test-time numbers)
+    and inoculated - not inoculated (:func:`_metric_differences`)."""
+    pairs: dict[str, dict[bool, int]] = defaultdict(dict)
+    for i, c in enumerate(out_conditions):
+        inoculated, rest = _without_inoculation(c["config"])
+        if inoculated is not None:
+            pairs[json.dumps(rest, sort_keys=True)][inoculated] = i
+    out = []
+    for pair in pairs.values():
+        if False not in pair or True not in pair:
+            continue
+        plain, inoculated = out_conditions[pair[False]], out_conditions[pair[True]]
+        out.append(
+            {
+                "without": plain["label"],
+                "with": inoculated["label"],
+                "seeds": [len(plain["seeds"]), len(inoculated["seeds"])],
+                "metrics": _metric_differences(inoculated, plain, ("with", "without")),
             }
         )
     return out
@@ -598,6 +644,8 @@ def _blocks(
     blocks += _quality_blocks(data["conditions"])
     if data.get("comparisons"):
         blocks += _comparison_blocks(data["comparisons"])
+    if data.get("inoculation_comparisons"):
+        blocks += _inoculation_blocks(data["inoculation_comparisons"])
     if data["curves"]:
         blocks.append(("h2", "Training curves"))
         what = (
@@ -686,6 +734,35 @@ def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
         ]
         header = ["metric", f"ordinary RL ({comp['ordinary_rl']})", f"MONA ({comp['mona']})"]
         blocks.append(("table", [*header, "ordinary RL - MONA"], rows))
+    return blocks
+
+
+def _inoculation_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
+    """With and without the inoculation prompt: a table of every metric and the difference."""
+    blocks: list[tuple] = [("h2", "Inoculation prompting")]
+    blocks.append(
+        (
+            "p",
+            "Pairs of conditions that differ only in the train-time inoculation prompt, which "
+            "evaluation never shows, so every number is the test-time behaviour. Differences "
+            "are inoculated - not inoculated with a 95 % percentile-bootstrap confidence "
+            "interval resampling each arm's seeds (no interval where an arm has one seed).",
+        )
+    )
+    for comp in comparisons:
+        if len(comparisons) > 1:
+            blocks.append(("h3", f"{comp['without']} vs {comp['with']}"))
+        rows = [
+            [
+                name.replace("_", " "),
+                _cell(item["without"], False),
+                _cell(item["with"], False),
+                _diff_cell(item),
+            ]
+            for name, item in comp["metrics"].items()
+        ]
+        header = ["metric", f"without ({comp['without']})", f"inoculated ({comp['with']})"]
+        blocks.append(("table", [*header, "inoculated - without"], rows))
     return blocks
 
 
