@@ -317,22 +317,31 @@ def _metric_differences(
     return metrics
 
 
+def _pairs(out_conditions, split, first: Any, second: Any) -> list[tuple[int, int]]:
+    """Indices (i, j) of conditions that agree on everything but one setting, whose value is
+    ``first`` in i and ``second`` in j; ``split(config) -> (value, rest of config)``."""
+    found: dict[str, dict[str, int]] = defaultdict(dict)
+    wanted = {json.dumps(first): 0, json.dumps(second): 1}
+    for i, c in enumerate(out_conditions):
+        value, rest = split(c["config"])
+        if json.dumps(value) in wanted:
+            found[json.dumps(rest, sort_keys=True)][json.dumps(value)] = i
+    a, b = json.dumps(first), json.dumps(second)
+    return [(pair[a], pair[b]) for pair in found.values() if a in pair and b in pair]
+
+
+def _without_horizon(config: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    return config.get("horizon"), {k: v for k, v in config.items() if k != "horizon"}
+
+
 def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
     """Ordinary RL (horizon none) against MONA (horizon 1) for every pair of conditions that
     differ only in the horizon: each metric of both, and ordinary RL - MONA
     (:func:`_metric_differences`)."""
-    pairs: dict[str, dict[Any, int]] = defaultdict(dict)
-    for i, c in enumerate(out_conditions):
-        horizon = c["config"].get("horizon")
-        if horizon in (None, 1):
-            rest = {k: v for k, v in c["config"].items() if k != "horizon"}
-            pairs[json.dumps(rest, sort_keys=True)][horizon] = i
     out = []
-    for pair in pairs.values():
-        if None not in pair or 1 not in pair:
-            continue
-        ordinary, mona = out_conditions[pair[None]], out_conditions[pair[1]]
-        infos = [r.get("info") or {} for r in conds[pair[1]]["runs"]]
+    for i, j in _pairs(out_conditions, _without_horizon, None, 1):
+        ordinary, mona = out_conditions[i], out_conditions[j]
+        infos = [r.get("info") or {} for r in conds[j]["runs"]]
         bounds = infos[0].get("bounds") if infos else None
         out.append(
             {
@@ -360,16 +369,9 @@ def _inoculation_comparisons(out_conditions) -> list[dict[str, Any]]:
     """For every pair of conditions that differ only in the train-time inoculation prompt:
     each metric of both (evaluation never shows the prompt, so these are test-time numbers)
     and inoculated - not inoculated (:func:`_metric_differences`)."""
-    pairs: dict[str, dict[bool, int]] = defaultdict(dict)
-    for i, c in enumerate(out_conditions):
-        inoculated, rest = _without_inoculation(c["config"])
-        if inoculated is not None:
-            pairs[json.dumps(rest, sort_keys=True)][inoculated] = i
     out = []
-    for pair in pairs.values():
-        if False not in pair or True not in pair:
-            continue
-        plain, inoculated = out_conditions[pair[False]], out_conditions[pair[True]]
+    for i, j in _pairs(out_conditions, _without_inoculation, False, True):
+        plain, inoculated = out_conditions[i], out_conditions[j]
         out.append(
             {
                 "without": plain["label"],
@@ -689,6 +691,15 @@ def _diff_cell(item: dict[str, Any]) -> str:
     return f"{item['difference']:+.3f} [{lo:+.3f}, {hi:+.3f}]"
 
 
+def _difference_rows(metrics: dict[str, Any], keys: tuple[str, str]) -> list[list[str]]:
+    """Table rows of :func:`_metric_differences`: metric, the two arms, the difference."""
+    return [
+        [name.replace("_", " "), _cell(item[keys[0]], False), _cell(item[keys[1]], False),
+         _diff_cell(item)]
+        for name, item in metrics.items()
+    ]
+
+
 def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
     """Ordinary RL vs MONA: the headline line (observed-accuracy gap beside the unbiased
     accuracies) when those metrics exist, and a table of every metric's difference."""
@@ -723,15 +734,7 @@ def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
                     f"accuracy {bounds['unbiased_of_x_rule']:.3f}."
                 )
             blocks.append(("p", line))
-        rows = [
-            [
-                name.replace("_", " "),
-                _cell(item["ordinary_rl"], False),
-                _cell(item["mona"], False),
-                _diff_cell(item),
-            ]
-            for name, item in metrics.items()
-        ]
+        rows = _difference_rows(metrics, ("ordinary_rl", "mona"))
         header = ["metric", f"ordinary RL ({comp['ordinary_rl']})", f"MONA ({comp['mona']})"]
         blocks.append(("table", [*header, "ordinary RL - MONA"], rows))
     return blocks
@@ -752,15 +755,7 @@ def _inoculation_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
     for comp in comparisons:
         if len(comparisons) > 1:
             blocks.append(("h3", f"{comp['without']} vs {comp['with']}"))
-        rows = [
-            [
-                name.replace("_", " "),
-                _cell(item["without"], False),
-                _cell(item["with"], False),
-                _diff_cell(item),
-            ]
-            for name, item in comp["metrics"].items()
-        ]
+        rows = _difference_rows(comp["metrics"], ("without", "with"))
         header = ["metric", f"without ({comp['without']})", f"inoculated ({comp['with']})"]
         blocks.append(("table", [*header, "inoculated - without"], rows))
     return blocks
