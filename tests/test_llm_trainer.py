@@ -83,6 +83,22 @@ def test_a_later_reward_never_moves_the_myopic_summary_gradient():
         assert torch.equal(before, after) is same, horizon
 
 
+def test_each_update_logs_how_far_monas_advantages_were_from_ordinary_rls():
+    """advantage_gap: 0 when every group's decision reward is the same (the baseline removes
+    it and MONA's update is ordinary RL's), positive when it differs; not logged for ordinary
+    RL, where it is 0 by definition."""
+    trainer = _trainer(horizon=1, approval=False)
+    episodes = trainer.sample_episodes()
+    episodes.observed[0] = np.array([0.0, -1.0, 0.0, -1.0])
+    trainer.sample_episodes = lambda: episodes
+    for decision, alike in (([1.0, 1.0, 0.0, 0.0], True), ([1.0, 0.0, 0.0, 1.0], False)):
+        episodes.observed[1] = np.array(decision)
+        gap = trainer.update()["advantage_gap"]
+        assert (gap == 0.0) is alike, decision
+    ordinary = _trainer(horizon=None, approval=False)
+    assert "advantage_gap" not in ordinary.update()
+
+
 def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
     uninterrupted = _trainer(horizon=1)
     whole = uninterrupted.run()
@@ -139,6 +155,9 @@ def test_train_cli_json(tmp_path):
         assert 0.0 <= final[key] <= 1.0, key
     # two seeds, each its own task (grpo batches nothing), both reported
     assert len(result["per_seed"]) == 2
+    # per seed, the updates on which MONA's advantages were ordinary RL's (at most all of one)
+    assert len(result["updates_like_ordinary"]) == 2
+    assert all(0 <= n <= 1 for n in result["updates_like_ordinary"])
 
 
 @pytest.mark.parametrize("argv, words", [

@@ -144,7 +144,9 @@ def _run_scored(runs, ctx):
                 ctx.log(run, {"env_steps": 2, "update": 2, "score": 0.2 + 0.01 * run.seed})
         ctx.progress([run], run.settings.total_steps)
         lift = 0.1 if run.settings.inoculation else 0.0
-        yield run, {"score": 0.5 + 0.01 * run.seed + lift, "loss": 1 / 3}, {}
+        # as the language-model trainer says of a MONA run: updates with ordinary RL's advantages
+        info = {} if run.horizon is None else {"updates": 3, "updates_like_ordinary": 2}
+        yield run, {"score": 0.5 + 0.01 * run.seed + lift, "loss": 1 / 3}, info
 
 
 @pytest.fixture()
@@ -188,6 +190,9 @@ horizon = 1
     score = comp["metrics"]["score"]
     assert score["difference"] == pytest.approx(0.0)
     md = write_report(data, tmp_path / "out")["report"].read_text()
+    assert comp["mona_like_ordinary"] == {"updates": 2 * seeds, "of": 3 * seeds,
+                                          "per_seed": [2] * seeds}
+    assert f"On {2 * seeds} of MONA's {3 * seeds} updates" in md
     row = next(line for line in md.splitlines() if line.startswith("| score |"))
     if seeds == 1:
         assert score["ci95"] is None and "[" not in row

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monarl.core.horizon import turn_advantages
+from monarl.core.horizon import advantage_gap, later_rewards_cancel, turn_advantages
 
 SETTINGS = settings(max_examples=15, deadline=None)
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 3), st.sampled_from([1, 2, 4]))
@@ -156,3 +156,48 @@ def test_clipping_stops_the_gradient_beyond_the_range():
     parts = policy_loss(logp, torch.zeros(1, 1), torch.tensor([1.0]), torch.ones(1, 1), 1.0, 0.2)
     parts.loss.backward()
     assert parts.clipped_tokens == 1 and logp.grad.item() == 0
+
+
+# -- how far MONA's advantages are from ordinary RL's (the trainer's advantage_gap) -----------
+
+def plain_gap(rewards, horizon, size, scale):
+    return float(np.abs(numpy_reference(rewards, horizon, size, scale)
+                        - numpy_reference(rewards, None, size, scale)).mean())
+
+
+@SETTINGS
+@given(shape=shapes, horizon=horizons, seed=st.integers(0, 2**31), scale=st.booleans())
+def test_the_gap_is_zero_when_each_groups_later_rewards_are_constant(shape, horizon, seed,
+                                                                      scale):
+    """A later reward shared by every episode of a group cancels in the group baseline, so
+    MONA trains exactly as ordinary RL does (the trainer's ``advantage_gap`` is 0)."""
+    turns, groups, size = shape
+    r = rewards_of(seed, turns, groups, size)
+    m = turns if horizon is None else min(horizon, turns)
+    per_group = np.random.default_rng(seed + 1).normal(size=(turns, groups, 1))
+    r[m:] = np.broadcast_to(per_group, (turns, groups, size)).reshape(turns, -1)[m:] * (size > 1)
+    assert later_rewards_cancel(r, horizon, size)
+    assert advantage_gap(r, horizon, size, scale) == 0.0
+
+
+@SETTINGS
+@given(shape=shapes, horizon=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
+def test_the_gap_is_the_mean_difference_when_later_rewards_vary(shape, horizon, seed):
+    turns, groups, size = shape
+    r = rewards_of(seed, turns, groups, size)
+    gap = advantage_gap(r, horizon, size, scale=False)
+    if horizon >= turns:
+        assert gap == 0.0
+        return
+    assert not later_rewards_cancel(r, horizon, size)  # continuous rewards: they vary
+    assert gap == pytest.approx(plain_gap(r, horizon, size, False), rel=1e-4, abs=1e-5)
+    assert gap > 0
+
+
+def test_a_constant_later_reward_still_counts_without_a_baseline():
+    """With no group (``group_size`` 1) nothing is subtracted: a later reward of 1 shifts
+    ordinary RL's first-turn advantage and MONA's not."""
+    r = np.array([[0.5, 0.2], [1.0, 1.0]], dtype=np.float32)
+    assert not later_rewards_cancel(r, 1, 1)
+    assert advantage_gap(r, 1, 1) == pytest.approx(0.5)  # turn 0 differs by 1, turn 1 by 0
+    assert later_rewards_cancel(r, 1, 2) and advantage_gap(r, 1, 2) == 0.0

@@ -265,4 +265,10 @@ def print_train_result(result: dict[str, Any]) -> None:
                 lo, hi = bootstrap_ci(np.asarray(samples))
                 table.add_row(f"approval_{key}", f"{np.mean(samples):.3f}",
                               f"[{lo:.3f}, {hi:.3f}]")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    alike = result.get("updates_like_ordinary")
+    if alike and any(alike):  # MONA that trained as ordinary RL would have (docs/llm.md)
+        console.print(f"On {sum(alike)} of {result['updates'] * len(alike)} updates (per seed "
+                      f"{', '.join(map(str, alike))}) MONA's advantages were exactly ordinary "
+                      "RL's: every later-turn reward was the same across each group.")

@@ -41,6 +41,7 @@ import numbers
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 __all__ = [
     "validate_horizon",
@@ -53,6 +54,8 @@ __all__ = [
     "policy_advantages",
     "normalize_advantages",
     "turn_advantages",
+    "later_rewards_cancel",
+    "advantage_gap",
 ]
 
 Array = jax.Array
@@ -478,3 +481,49 @@ def turn_advantages(
     if scale:
         centred = centred / (grouped.std(axis=-1, keepdims=True) + 1e-4)
     return centred.reshape(turns, episodes)
+
+
+def later_rewards_cancel(rewards: Array, horizon: int | None, group_size: int) -> bool:
+    """Whether, for every turn t, the training rewards of turns ``>= t+M`` (those MONA's turn
+    t does not see) add up to the same amount in every episode of each group, so that the
+    group baseline removes them and MONA's advantages equal ordinary RL's. Without a baseline
+    (``group_size`` 1) they must be zero. Decided on the rewards themselves (float64, a
+    relative tolerance of 1e-9), not on advantages, where float32 rounding divided by a tiny
+    group spread would read as a difference."""
+    horizon = validate_horizon(horizon)
+    r = np.asarray(rewards, dtype=np.float64)
+    turns, episodes = r.shape
+    if horizon is None or horizon >= turns:
+        return True
+    for t in range(turns - horizon):
+        later = r[t + horizon:].sum(axis=0)
+        tolerance = 1e-9 * (1.0 + float(np.abs(later).max()))
+        if group_size == 1:
+            if np.abs(later).max() > tolerance:
+                return False
+        elif np.ptp(later.reshape(episodes // group_size, group_size), axis=1).max() > tolerance:
+            return False
+    return True
+
+
+def advantage_gap(
+    rewards: Array,
+    horizon: int | None,
+    group_size: int,
+    scale: bool = True,
+) -> float:
+    """Mean absolute difference between the per-turn advantages under ``horizon`` and under
+    the full return (ordinary RL), for the same ``[turns, episodes]`` training rewards; exactly
+    0 where :func:`later_rewards_cancel` (and for ``horizon`` None or >= turns).
+
+    Why: MONA differs from ordinary RL only through the later turns' rewards a turn stops
+    seeing, and with a group-relative baseline a later reward that is the same for every
+    episode of a group cancels. Where every group's later rewards are constant (a model whose
+    code never passes a test: every turn-2 reward 0), MONA's update *is* ordinary RL's, and a
+    comparison of the two arms learns nothing from it. The language-model trainer logs this
+    gap every update so that a report can say on how many updates that was."""
+    ordinary = turn_advantages(rewards, None, group_size, scale)  # validates the arguments
+    if later_rewards_cancel(rewards, horizon, group_size):
+        return 0.0
+    mine = turn_advantages(rewards, horizon, group_size, scale)
+    return float(jnp.abs(mine - ordinary).mean())

@@ -190,6 +190,9 @@ def train_json(runs: list[RunSpec], records: list[dict[str, Any]], wall: float,
             speeds = [r["info"][key] for r in records if key in r.get("info", {})]
             if speeds:
                 result[key] = float(np.mean(speeds))
+        alike = [r["info"].get("updates_like_ordinary") for r in records]
+        if alike and all(isinstance(a, int) for a in alike):
+            result["updates_like_ordinary"] = alike  # per seed (MONA runs; monarl.core.horizon)
     if stored:
         result["runs"] = [r["id"] for r in records]
     return result

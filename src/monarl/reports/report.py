@@ -350,9 +350,21 @@ def _comparisons(out_conditions, conds) -> list[dict[str, Any]]:
                 "seeds": [len(ordinary["seeds"]), len(mona["seeds"])],
                 "metrics": _metric_differences(ordinary, mona, ("ordinary_rl", "mona")),
                 "bounds": bounds if isinstance(bounds, dict) else None,
+                "mona_like_ordinary": _like_ordinary(infos),
             }
         )
     return out
+
+
+def _like_ordinary(infos: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """How many of the MONA arm's updates had exactly ordinary RL's advantages (the
+    language-model trainer's ``updates_like_ordinary``, per seed); None when its runs do not
+    say (other trainers, runs made before it was recorded)."""
+    if not infos or not all("updates_like_ordinary" in i and "updates" in i for i in infos):
+        return None
+    per_seed = [int(i["updates_like_ordinary"]) for i in infos]
+    updates = [int(i["updates"]) for i in infos]
+    return {"updates": sum(per_seed), "of": sum(updates), "per_seed": per_seed}
 
 
 def _without_inoculation(config: dict[str, Any]) -> tuple[bool | None, dict[str, Any]]:
@@ -734,6 +746,14 @@ def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
                     f"accuracy {bounds['unbiased_of_x_rule']:.3f}."
                 )
             blocks.append(("p", line))
+        alike = comp.get("mona_like_ordinary")
+        if alike and alike["updates"]:
+            blocks.append(("p", (
+                f"On {alike['updates']} of MONA's {alike['of']} updates (all seeds; per seed "
+                f"{', '.join(map(str, alike['per_seed']))}) its advantages were exactly "
+                "ordinary RL's: every later-turn reward was the same across each group, so the "
+                "group baseline removed it and the two arms trained alike there "
+                "(advantage_gap 0 in metrics.jsonl).")))
         rows = _difference_rows(metrics, ("ordinary_rl", "mona"))
         header = ["metric", f"ordinary RL ({comp['ordinary_rl']})", f"MONA ({comp['mona']})"]
         blocks.append(("table", [*header, "ordinary RL - MONA"], rows))

@@ -62,7 +62,8 @@ SPEC = TrainerSpec(
         "the environment's own, defined in its documentation (loan-text: docs/loan_text.md, "
         "leakage, monitor flag rate, flip rate, accuracies; tdd: docs/tdd.md, held-out pass, "
         "own-test pass, soft- and valid-test rates), and training diagnostics (train_* "
-        "rewards, KL to the reference, clip fraction)."
+        "rewards, KL to the reference, clip fraction; for MONA advantage_gap, 0 on an update "
+        "whose advantages were exactly ordinary RL's)."
     ),
     headline=_headline,
     interval="bootstrap",

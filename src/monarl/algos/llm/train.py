@@ -38,7 +38,7 @@ from monarl.algos.llm.loss import policy_loss
 from monarl.algos.llm.models import ChatModel, load_model, resolve_model
 from monarl.algos.llm.sampling import generate, pack, sequence_logprobs
 from monarl.approval.text import TextApproval, TextBatch
-from monarl.core.horizon import turn_advantages
+from monarl.core.horizon import advantage_gap, turn_advantages
 
 
 @dataclasses.dataclass
@@ -191,9 +191,13 @@ class Trainer:
 
     def advantages(self, episodes: Episodes) -> np.ndarray:
         """``[turns, episodes]`` per-turn advantages of the training rewards."""
-        rewards = episodes.observed + episodes.approval
-        return np.asarray(turn_advantages(rewards.astype(np.float32), self.horizon,
+        return np.asarray(turn_advantages(self.training_rewards(episodes), self.horizon,
                                           self.config.group_size, self.config.scale_rewards))
+
+    @staticmethod
+    def training_rewards(episodes: Episodes) -> np.ndarray:
+        """``[turns, episodes]`` observed reward plus approval, what the advantages are of."""
+        return (episodes.observed + episodes.approval).astype(np.float32)
 
     def sequences(self, episodes: Episodes, advantages: np.ndarray
                   ) -> tuple[list[list[int]], list[list[int]], np.ndarray]:
@@ -298,6 +302,10 @@ class Trainer:
         out.update({f"train_approval_{names[t]}": float(episodes.approval[t].mean())
                     for t in range(len(names))})
         out["train_observed_return"] = float(episodes.observed.sum(0).mean())
+        if self.horizon is not None:  # how far this update was from ordinary RL's (0: not at all)
+            out["advantage_gap"] = advantage_gap(self.training_rewards(episodes), self.horizon,
+                                                 self.config.group_size,
+                                                 self.config.scale_rewards)
         out["train_true_return"] = float(episodes.true.sum(0).mean())
         out.update(stats)
         return out
