@@ -61,11 +61,8 @@ def run(runs: list[Any], ctx: Any) -> Iterator[tuple[Any, dict, dict]]:
                 "batch": {"runs": 1, "wall_seconds": result["wall_seconds"],
                           "env_steps_per_second": one.settings.total_steps
                           / max(result["wall_seconds"], 1e-9)}}
-        if one.horizon is not None:
-            # Updates on which MONA's advantages were ordinary RL's (every group's later
-            # rewards equal): the two arms trained alike there (monarl.core.horizon).
-            info["updates_like_ordinary"] = sum(
-                1 for line in trainer.lines if line.get("advantage_gap") == 0.0)
+        if result.get("updates_like_ordinary") is not None:  # MONA runs (Trainer.run)
+            info["updates_like_ordinary"] = result["updates_like_ordinary"]
         yield one, result["final"], info
         if folder is not None:
             ckpt.remove(folder)

@@ -355,7 +355,11 @@ class Trainer:
                 "generation_tokens_per_second": self.tokens_generated
                 / max(self.seconds_generating, 1e-9),
                 "training_tokens_per_second": self.tokens_trained
-                / max(self.seconds_training, 1e-9)}
+                / max(self.seconds_training, 1e-9),
+                # MONA: the updates whose advantages were exactly ordinary RL's (every group's
+                # later-turn rewards equal), where the two arms trained alike; None otherwise.
+                "updates_like_ordinary": None if self.horizon is None else sum(
+                    1 for line in self.lines if line.get("advantage_gap") == 0.0)}
 
     def tokens_per_second(self) -> float:
         seconds = self.seconds_generating + self.seconds_training
