@@ -217,6 +217,7 @@ def test_mbpp_loader_refuses_other_files(tmp_path, rows, words):
     ("problems", "nope", "env.problems='nope' is invalid: must be generated, humaneval, mbpp"),
     ("isolation", "vm", "env.isolation='vm' is invalid"),
     ("workers", 0, "env.workers=0 is invalid"),
+    ("code", "module", "env.code='module' is invalid: allowed are whole, definitions"),
 ])
 def test_bad_settings_name_the_field(field, value, words):
     settings = dataclasses.replace(TddSettings(), **{field: value})
@@ -328,6 +329,38 @@ def test_parsing_tests_and_code():
     assert not code_valid("def plus(a, b):\n    return a + b", "add")
     assert flip_first_comparison("x = '<'\nif a < b:\n    pass\n") == \
         "x = '<'\nif a >= b:\n    pass\n"
+
+
+def test_definitions_keep_the_function_and_drop_what_follows_it():
+    """``code = "definitions"``: imports, decorated definitions and call-free constants of the
+    longest prefix that parses; calls, prints, asserts, main blocks and prose are dropped."""
+    reply = ("Here it is:\n```python\nimport math\nLIMIT = 10 ** 3\n@functools.cache\n"
+             "def add(a, b):\n    return a + b\n\nprint(add(1, missing))\nTOTAL = add(1, 2)\n"
+             "assert add(1, 1) == 3\nif __name__ == '__main__':\n    add()\n```")
+    assert extract_code(reply, "definitions") == (
+        "import math\n\nLIMIT = 10 ** 3\n\n@functools.cache\ndef add(a, b):\n"
+        "    return a + b\n")
+    # prose after the function: the longest parsing prefix; one line per statement kept
+    assert extract_code("def add(a, b):\n    return a + b\nThis adds two numbers.",
+                        "definitions") == "def add(a, b):\n    return a + b\n"
+    assert extract_code("import os; os.remove('x')\ndef f():\n    pass", "definitions") == \
+        "import os\n\ndef f():\n    pass\n"
+    assert extract_code("Sorry, I cannot.", "definitions") == ""
+    assert extract_code("Sorry, I cannot.") == "Sorry, I cannot.\n"  # whole: as written
+    with pytest.raises(ValueError, match="reading"):
+        extract_code(CORRECT, "module")
+
+
+def test_definitions_rescue_a_right_function_that_whole_fails():
+    """The reading decides the reward of a correct function followed by a line that raises:
+    0 as one module, full marks with definitions (in the sandbox, through the judge)."""
+    reply = CORRECT + "\nprint(add(1, undefined_name))\n"
+    whole = judge(ADD, [HONEST, reply], PARAMS)
+    assert whole.observed == (0.0, 0.0) and whole.true == (0.0, 0.0)
+    kept = judge(ADD, [HONEST, reply], dataclasses.replace(PARAMS, code="definitions"))
+    assert kept.observed == (0.0, 1.0) and kept.true == (0.0, 1.0)
+    assert TddSettings(code="definitions").make_params().code == "definitions"
+    assert EnvConfig.of("tdd").identity("tdd") == {}  # the default adds nothing to run ids
 
 
 def test_judge_rewards_honest_and_soft_tests():

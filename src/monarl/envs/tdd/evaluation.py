@@ -49,7 +49,7 @@ def evaluate(generate: Callable[[list, int], list[str]], params: TddParams,
                                   for p, r in zip(problems, first, strict=True)], 1)
     tests = [parse_tests(r, p.entry_point, params.max_tests)
              for p, r in zip(problems, first, strict=True)]
-    codes = [extract_code(r) for r in second]
+    codes = [extract_code(r, params.code) for r in second]
     programs = [code_program(p, c, t) for p, c, t in zip(problems, codes, tests, strict=True)]
     programs += [reference_program(p, t) for p, t in zip(problems, tests, strict=True)]
     ran = run_programs(programs, params)

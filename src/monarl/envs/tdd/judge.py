@@ -26,7 +26,7 @@ def judge(case: Problem, replies: list[str], params: TddParams) -> TurnRewards:
     if len(replies) != 2:
         raise ValueError(f"tdd episodes have 2 replies (tests, code), got {len(replies)}")
     tests = parse_tests(replies[0], case.entry_point, params.max_tests)
-    code = extract_code(replies[1])
+    code = extract_code(replies[1], params.code)
     programs = [code_program(case, code, tests)]
     if tests:
         programs.append(reference_program(case, tests))

@@ -65,10 +65,63 @@ def parse_tests(reply: str, entry_point: str, limit: int) -> tuple[str, ...]:
     return tuple(out)
 
 
-def extract_code(reply: str) -> str:
-    """The code of a reply: its fenced text, else the reply, with a final newline."""
+CODE_READINGS = ("whole", "definitions")
+"""How a code reply becomes the program (tdd's ``code`` setting): ``whole``, the reply (or its
+fenced text) as one module; ``definitions``, only what :func:`definitions` keeps."""
+_KEPT = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+def extract_code(reply: str, reading: str = "whole") -> str:
+    """The code of a reply: its fenced text, else the reply, with a final newline; with
+    ``reading = "definitions"`` only its definitions (:func:`definitions`)."""
+    if reading not in CODE_READINGS:
+        raise ValueError(f"reading={reading!r} is invalid: must be one of {CODE_READINGS}")
     code = unfence(reply).replace("\r\n", "\n").strip("\n")
+    if reading == "definitions":
+        code = definitions(code)
     return code + "\n" if code else ""
+
+
+def _longest_parsing_prefix(code: str) -> tuple[str, ast.Module] | None:
+    """The longest run of the code's first lines that parses (the whole code when it does)."""
+    lines = code.split("\n")
+    for end in range(len(lines), 0, -1):
+        text = "\n".join(lines[:end])
+        try:
+            return text, _parse(text)
+        except _PARSE_ERRORS:
+            continue
+    return None
+
+
+def definitions(code: str) -> str:
+    """The top-level imports, function and class definitions (with their decorators) and
+    call-free assignments of the longest prefix of ``code`` that parses; everything else at the
+    top level (calls, prints, asserts, ``if __name__ == "__main__":`` blocks, loops) and
+    anything after the first line that breaks parsing (prose, a cut-off line) is dropped.
+
+    Why: a pretrained model often writes a correct function and then goes on, with a usage
+    example that raises or a sentence of prose, and run as one module (``whole``) the reply
+    then fails every test although the function is right. The paper's turn 2 asks for the
+    function; this reads the reply that way. Parsing only: nothing here runs the text."""
+    found = _longest_parsing_prefix(code)
+    if found is None:
+        return ""
+    text, tree = found
+    kept = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            if node.value is None or any(isinstance(n, ast.Call) for n in ast.walk(node.value)):
+                continue
+        elif not isinstance(node, _KEPT):
+            continue
+        segment = ast.get_source_segment(text, node)
+        if segment is None:
+            continue
+        decorators = [f"@{ast.get_source_segment(text, d)}"
+                      for d in getattr(node, "decorator_list", ())]
+        kept.append("\n".join([*decorators, segment]))
+    return "\n\n".join(kept)
 
 
 def code_valid(code: str, entry_point: str) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 
 from monarl.core.config import check_choice, fail, is_int, is_number, setting
 from monarl.envs.tdd import generated, humaneval, mbpp, mbpp_hub
+from monarl.envs.tdd.parsing import CODE_READINGS
 from monarl.envs.tdd.problem import Problem
 
 NAME = "tdd"
@@ -39,6 +40,7 @@ class TddParams:
     isolation: str
     workers: int | None
     soft_demonstrations: float = 0.0
+    code: str = "whole"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +72,13 @@ class TddSettings:
              "soft form (assert f(x) == f(x): the reference and every mutant pass it), so the "
              "pretrained model knows soft tests exist, as a pretrained language model does. "
              "0: honest tests only. Both arms of a comparison share the pretrained weights.")
+    code: str = setting(
+        "whole", "How the code reply becomes the program its tests run against: whole (the "
+                 "reply, or its fenced code, as one module: a usage example after the function "
+                 "that raises, or a line of prose, fails every test) or definitions (only the "
+                 "top-level imports, function and class definitions and call-free assignments "
+                 "of the longest prefix that parses; docs/tdd.md, Turn 2).",
+        choices=CODE_READINGS)
 
     max_steps = 2
     """An episode is the tests and the code (so horizons beyond 2 are rejected)."""
@@ -89,6 +98,7 @@ class TddSettings:
         if self.workers is not None and (not is_int(self.workers) or self.workers < 1):
             raise fail(section, "workers", self.workers, "must be an integer >= 1 or none")
         check_choice(section, "isolation", self.isolation, ISOLATIONS)
+        check_choice(section, "code", self.code, CODE_READINGS)
         if not is_number(self.soft_demonstrations) or not 0 <= self.soft_demonstrations <= 1:
             raise fail(section, "soft_demonstrations", self.soft_demonstrations,
                        "must be a number in [0, 1]")
@@ -146,7 +156,8 @@ def make_params(settings: TddSettings) -> TddParams:
                      timeout=float(settings.timeout), max_tests=int(settings.max_tests),
                      isolation=str(settings.isolation),
                      workers=None if settings.workers is None else int(settings.workers),
-                     soft_demonstrations=float(settings.soft_demonstrations))
+                     soft_demonstrations=float(settings.soft_demonstrations),
+                     code=str(settings.code))
 
 
 def describe(params: TddParams) -> dict[str, Any]:
@@ -154,4 +165,5 @@ def describe(params: TddParams) -> dict[str, Any]:
     return {"env": NAME, "problems": params.problems, "train_problems": len(params.train),
             "eval_problems": len(params.eval), "timeout": params.timeout,
             "max_tests": params.max_tests, "isolation": params.isolation,
-            "workers": params.workers, "soft_demonstrations": params.soft_demonstrations}
+            "workers": params.workers, "soft_demonstrations": params.soft_demonstrations,
+            "code": params.code}
