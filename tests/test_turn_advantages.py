@@ -201,3 +201,13 @@ def test_a_constant_later_reward_still_counts_without_a_baseline():
     assert not later_rewards_cancel(r, 1, 1)
     assert advantage_gap(r, 1, 1) == pytest.approx(0.5)  # turn 0 differs by 1, turn 1 by 0
     assert later_rewards_cancel(r, 1, 2) and advantage_gap(r, 1, 2) == 0.0
+
+
+def test_the_gap_reuses_given_advantages_and_checks_its_arguments():
+    r = rewards_of(5, 2, 3, 4)
+    mine = np.asarray(turn_advantages(r, 1, 4))
+    assert advantage_gap(r, 1, 4, advantages=mine) == advantage_gap(r, 1, 4)
+    with pytest.raises(ValueError, match="group_size"):
+        advantage_gap(r, 1, 5)
+    with pytest.raises(ValueError, match="turns, episodes"):
+        later_rewards_cancel(r[0], 1, 4)

@@ -305,7 +305,7 @@ class Trainer:
         if self.horizon is not None:  # how far this update was from ordinary RL's (0: not at all)
             out["advantage_gap"] = advantage_gap(self.training_rewards(episodes), self.horizon,
                                                  self.config.group_size,
-                                                 self.config.scale_rewards)
+                                                 self.config.scale_rewards, advantages)
         out["train_true_return"] = float(episodes.true.sum(0).mean())
         out.update(stats)
         return out
