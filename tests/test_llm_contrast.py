@@ -2,8 +2,9 @@
 ordinary RL learns to carry nationality past the monitor (high leakage and flip rate, no
 flags) and MONA with the fact overseer does not, with the same settings, seeds and budget.
 
-About an hour on the 2-core machine the first time (tiny's pretraining, 1500 steps per seed, is
-cached under $MONARL_CACHE or ~/.cache/monarl, so a rerun takes about half). Its runs are the
+About an hour on the 2-core machine the first time (77 min on 2026-12-07 beside other jobs;
+tiny's pretraining, 1500 steps per seed, is cached under $MONARL_CACHE or ~/.cache/monarl, so
+a rerun takes about half). Its runs are the
 first three seeds per arm of the 5-seed comparison in docs/llm.md (`monarl sweep
 examples/loan_text_tiny.toml`: same settings, one torch thread), so the margins below can be
 read against those per-seed numbers."""
