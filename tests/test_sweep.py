@@ -417,3 +417,10 @@ def test_a_momentary_busy_check_does_not_make_a_claim_skip_the_run(tmp_path, mon
     assert owner is not None
     assert store.claim("def", {"x": 2}) is None
     owner.release()
+
+
+def test_the_progress_rate_keeps_the_digits_that_matter():
+    """A language-model sweep does a fraction of an update per second: "0.20", not "0"."""
+    from monarl.experiments.sweep import _rate
+
+    assert [_rate(x) for x in (0.2, 3.456, 12.34, 6221.7)] == ["0.20", "3.46", "12.3", "6,222"]

@@ -69,6 +69,14 @@ def plan_tasks(
     ]
 
 
+def _rate(speed: float) -> str:
+    """A rate with the digits that matter: thousands of env steps per second for the JAX
+    trainers, a fraction of an update per second for a language model ("0.20", not "0")."""
+    if speed >= 100:
+        return f"{speed:,.0f}"
+    return f"{speed:.1f}" if speed >= 10 else f"{speed:.2f}"
+
+
 @dataclasses.dataclass
 class SweepOutcome:
     total: int
@@ -165,7 +173,7 @@ class _Progress:
             speed = (self.history[-1][1] - self.history[0][1]) / (
                 self.history[-1][0] - self.history[0][0]
             )
-            rate = f"{speed:,.0f} steps/s" if self.uses_steps else f"{speed:.1f} runs/s"
+            rate = f"{_rate(speed)} steps/s" if self.uses_steps else f"{speed:.1f} runs/s"
         if self._bar is not None:
             self._bar.update(
                 self._task, completed=work, runs=f"{self.done}/{self.total_runs}", rate=rate
