@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -141,7 +142,9 @@ def test_text_overseer_and_judge_score_only_their_turns():
     np.testing.assert_array_equal(judge.score(later)[0], scores[0])
 
 
-def test_train_cli_json(tmp_path):
+def test_train_cli_json(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")  # restored (unset) afterwards
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS")
     path = tmp_path / "r.json"
     code = main(["train", "loan-text", "--model", "tiny", "--steps", "1", "--seeds", "2",
                  "--horizon", "1", "--approval", "overseer", "--inoculation",
@@ -155,6 +158,8 @@ def test_train_cli_json(tmp_path):
         assert 0.0 <= final[key] <= 1.0, key
     # two seeds, each its own task (grpo batches nothing), both reported
     assert len(result["per_seed"]) == 2
+    # --quiet also quiets transformers' own bars (a GGUF model's loading)
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
     # per seed, the updates on which MONA's advantages were ordinary RL's (at most all of one)
     assert len(result["updates_like_ordinary"]) == 2
     assert all(0 <= n <= 1 for n in result["updates_like_ordinary"])

@@ -10,6 +10,7 @@ resumable, visible to ``monarl report``). The JSON is the same either way
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -217,6 +218,8 @@ def train(
             fail(str(exc))
     from monarl.experiments.running import execute, train_json
 
+    if quiet:  # transformers' own bars (loading a GGUF model), read when it is first imported
+        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     started = time.perf_counter()
     try:
         records = execute(runs, target, quiet=quiet, command="monarl train")
