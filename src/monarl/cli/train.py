@@ -85,7 +85,9 @@ def train(
         "task).")] = None,
     horizon: Annotated[str, typer.Option(
         help="Optimization horizon: 1 (MONA), K, or none (full return, ordinary RL).")] = "none",
-    seeds: Annotated[int, typer.Option(help="Seeds, trained together (vmapped).")] = 10,
+    seeds: Annotated[int, typer.Option(
+        help="Seeds: the JAX trainers train them together (vmapped), a language model one "
+             "after another (give 1 for a quick SmolLM2 run).")] = 10,
     steps: Annotated[int | None, typer.Option(
         help="Environment steps per seed (the trainer's total_steps; camera-dropbox default "
         "1,000,000); for language models (grpo) optimizer updates, as TRL's max_steps.")] = None,
