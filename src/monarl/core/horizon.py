@@ -431,6 +431,20 @@ def normalize_advantages(advantages: Array) -> Array:
     return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
 
+def _turns_and_episodes(shape: tuple[int, ...], group_size: object) -> tuple[int, int]:
+    """``(turns, episodes)`` of a ``[turns, episodes]`` reward matrix whose episodes come in
+    groups of ``group_size``; raises ValueError naming what is wrong. Shared by the
+    language-model trainer's advantages and the check of when MONA's equal ordinary RL's."""
+    if len(shape) != 2:
+        raise ValueError(f"rewards must be [turns, episodes]; got shape {tuple(shape)}")
+    turns, episodes = shape
+    if isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral) or (
+            group_size < 1 or episodes % int(group_size)):
+        raise ValueError(f"group_size={group_size!r} is invalid: must be an int >= 1 that "
+                         f"divides the number of episodes ({episodes})")
+    return turns, episodes
+
+
 def turn_advantages(
     rewards: Array,
     horizon: int | None,
@@ -465,13 +479,7 @@ def turn_advantages(
     """
     horizon = validate_horizon(horizon)
     rewards = jnp.asarray(rewards)
-    if rewards.ndim != 2:
-        raise ValueError(f"rewards must be [turns, episodes]; got shape {rewards.shape}")
-    turns, episodes = rewards.shape
-    if isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral) or (
-            group_size < 1 or episodes % int(group_size)):
-        raise ValueError(f"group_size={group_size!r} is invalid: must be an int >= 1 that "
-                         f"divides the number of episodes ({episodes})")
+    turns, episodes = _turns_and_episodes(rewards.shape, group_size)
     dones = jnp.zeros(rewards.shape, bool).at[-1].set(True)
     returns = horizon_returns(rewards, dones, horizon)
     if group_size == 1:
@@ -492,13 +500,7 @@ def later_rewards_cancel(rewards: Array, horizon: int | None, group_size: int) -
     group spread would read as a difference."""
     horizon = validate_horizon(horizon)
     r = np.asarray(rewards, dtype=np.float64)
-    if r.ndim != 2:
-        raise ValueError(f"rewards must be [turns, episodes]; got shape {r.shape}")
-    turns, episodes = r.shape
-    if isinstance(group_size, bool) or not isinstance(group_size, numbers.Integral) or (
-            group_size < 1 or episodes % int(group_size)):
-        raise ValueError(f"group_size={group_size!r} is invalid: must be an int >= 1 that "
-                         f"divides the number of episodes ({episodes})")
+    turns, episodes = _turns_and_episodes(r.shape, group_size)
     if horizon is None or horizon >= turns:
         return True
     for t in range(turns - horizon):
