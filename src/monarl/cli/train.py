@@ -274,6 +274,6 @@ def print_train_result(result: dict[str, Any]) -> None:
     console.print(table)
     alike = result.get("updates_like_ordinary")
     if alike and any(alike):  # MONA that trained as ordinary RL would have (docs/llm.md)
-        console.print(f"On {sum(alike)} of {result['updates'] * len(alike)} updates (per seed "
-                      f"{', '.join(map(str, alike))}) MONA's advantages were exactly ordinary "
-                      "RL's: every later-turn reward was the same across each group.")
+        from monarl.experiments.running import like_ordinary_sentence
+
+        console.print(like_ordinary_sentence(alike, result["updates"] * len(alike)))

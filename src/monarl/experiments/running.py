@@ -128,6 +128,15 @@ def _curves(records: list[dict[str, Any]]) -> dict[str, Any]:
     return curves
 
 
+def like_ordinary_sentence(per_seed: list[int], updates: int) -> str:
+    """What ``train`` and a report say of MONA runs whose advantages were exactly ordinary
+    RL's on some updates (``updates_like_ordinary`` per seed, out of ``updates`` in all)."""
+    return (f"On {sum(per_seed)} of MONA's {updates} updates (per seed "
+            f"{', '.join(map(str, per_seed))}) its advantages were exactly ordinary RL's: every "
+            "later-turn reward was the same across each group, so the group baseline removed it "
+            "and MONA trained as ordinary RL would have (advantage_gap 0 in metrics.jsonl).")
+
+
 def train_json(runs: list[RunSpec], records: list[dict[str, Any]], wall: float,
                stored: bool = False) -> dict[str, Any]:
     """The JSON of ``monarl train --json`` for one condition's records: ``final`` (mean over

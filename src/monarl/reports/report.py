@@ -35,6 +35,7 @@ from monarl.approval import APPROVALS
 from monarl.core.config import ConfigError, field_names
 from monarl.core.stats import bootstrap_ci, diff_ci
 from monarl.experiments.query import flatten, load_runs
+from monarl.experiments.running import like_ordinary_sentence
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
 from monarl.reports import spectrum
@@ -748,12 +749,7 @@ def _comparison_blocks(comparisons: list[dict[str, Any]]) -> list[tuple]:
             blocks.append(("p", line))
         alike = comp.get("mona_like_ordinary")
         if alike and alike["updates"]:
-            blocks.append(("p", (
-                f"On {alike['updates']} of MONA's {alike['of']} updates (all seeds; per seed "
-                f"{', '.join(map(str, alike['per_seed']))}) its advantages were exactly "
-                "ordinary RL's: every later-turn reward was the same across each group, so the "
-                "group baseline removed it and the two arms trained alike there "
-                "(advantage_gap 0 in metrics.jsonl).")))
+            blocks.append(("p", like_ordinary_sentence(alike["per_seed"], alike["of"])))
         rows = _difference_rows(metrics, ("ordinary_rl", "mona"))
         header = ["metric", f"ordinary RL ({comp['ordinary_rl']})", f"MONA ({comp['mona']})"]
         blocks.append(("table", [*header, "ordinary RL - MONA"], rows))
