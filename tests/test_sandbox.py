@@ -129,7 +129,8 @@ def test_ok_program_with_stdin_and_unicode(mode):
     assert result.stdout == "héllo wörld\n" and result.stderr == "warn\n"
     assert 0 < result.wall_seconds < FAST.timeout_seconds
     assert set(result.to_json()) == {"status", "exit_code", "stdout", "stderr", "wall_seconds",
-                                     "isolation"}
+                                     "isolation", "security_boundary"}
+    assert result.to_json()["security_boundary"] is (mode == "bubblewrap")
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -289,6 +290,46 @@ def test_writes_outside_the_private_folder_are_refused(mode, tmp_path):
         for target in targets:
             if target.exists():
                 target.unlink()
+
+
+def test_under_bubblewrap_the_private_tmpfs_is_the_only_writable_place():
+    """bwrap's own root (where /sandbox lives) and /dev (with /dev/shm) are tmpfs mounts with
+    no size limit: writable, a program could fill the host's memory through them. They exist
+    inside, so a refusal here is the read-only remount (EROFS), not a missing folder."""
+    if PROBLEM is not None:
+        pytest.skip(f"bubblewrap unavailable here: {PROBLEM}")
+    targets = ["/escape", "/sandbox/escape", "/dev/escape", "/dev/shm/escape", "/tmp/fine"]
+    program = """\
+import errno, sys
+for path in sys.stdin.read().split():
+    try:
+        with open(path, "w") as handle:
+            handle.write("x")
+        print("WROTE", path)
+    except OSError as exc:
+        print("refused", path, errno.errorcode[exc.errno])
+with open("/dev/null", "w") as sink:   # devices stay usable
+    sink.write("x")
+print("null ok")
+"""
+    result = run(program, "bubblewrap", stdin="\n".join(targets))
+    assert result.status == "ok", result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[:4] == [f"refused {t} EROFS" for t in targets[:4]]
+    assert lines[4:] == ["WROTE /tmp/fine", "null ok"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_concurrent_runs_get_their_own_private_folder(mode):
+    """Two programs at once, each writing a file of the same name in its working folder:
+    neither sees the other's (the fallback keeps the program, main.py, there too)."""
+    program = ("import os, sys, time\nopen('mine', 'w').write(sys.stdin.read())\n"
+               "time.sleep(0.4)\nprint(sorted(set(os.listdir('.')) - {'main.py'}), "
+               "open('mine').read())")
+    results = run_many([program, program], stdin=["a", "b"], limits=FAST, isolation=mode,
+                       workers=2)
+    assert [r.status for r in results] == ["ok", "ok"], [r.stderr for r in results]
+    assert [r.stdout for r in results] == ["['mine'] a\n", "['mine'] b\n"]
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -487,14 +528,17 @@ def test_cli_json(tmp_path, capsys):
                  "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert set(data) == {"status", "exit_code", "stdout", "stderr", "wall_seconds",
-                         "isolation"}
+                         "isolation", "security_boundary"}
     assert data["status"] == "ok" and data["stdout"] == "hi there\n"
     assert data["isolation"] == isolation_available()
+    assert data["security_boundary"] is (data["isolation"] == "bubblewrap")
     program.write_text("raise SystemExit(4)")
     assert main(["sandbox", "run", str(program), "--json"]) == 1
     assert json.loads(capsys.readouterr().out)["exit_code"] == 4
     assert main(["sandbox", "run", str(program)]) == 1
     assert "status: failed (exit code 4" in capsys.readouterr().out
+    assert main(["sandbox", "run", str(program), "--isolation", "subprocess"]) == 1
+    assert "isolation subprocess, NOT a security boundary)" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("args,fragment", [

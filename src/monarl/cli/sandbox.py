@@ -2,7 +2,8 @@
 runs in (monarl.sandbox), and show how it ended.
 
 For trying the sandbox by hand and from scripts: ``--json`` prints the result as one JSON
-object (``status``, ``exit_code``, ``stdout``, ``stderr``, ``wall_seconds``, ``isolation``).
+object (``status``, ``exit_code``, ``stdout``, ``stderr``, ``wall_seconds``, ``isolation``,
+``security_boundary``).
 The exit status is 0 when the program's status is ``ok``, 1 for any other status, and 2 for
 bad input, which is refused in one line before anything runs.
 """
@@ -74,8 +75,9 @@ def run(
         typer.echo(json.dumps(result.to_json()))
     else:
         code = "none" if result.exit_code is None else result.exit_code
+        boundary = "" if result.security_boundary else ", NOT a security boundary"
         typer.echo(f"status: {result.status} (exit code {code}, {result.wall_seconds:.3f} s, "
-                   f"isolation {result.isolation})")
+                   f"isolation {result.isolation}{boundary})")
         for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
             if text:
                 typer.echo(f"--- {name} ---")

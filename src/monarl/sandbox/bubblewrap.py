@@ -9,7 +9,9 @@ Layers, outermost first (docs/sandbox.md explains each):
    all: only a loopback device of its own); further user namespaces disabled; ``/usr``
    read-only with ``/lib``, ``/lib64``, ``/bin``, ``/sbin`` as on the host (symlinks into /usr
    on merged-/usr systems); fresh ``/proc`` and minimal ``/dev``; a size-limited private tmpfs
-   on ``/tmp`` as the only writable place and the working folder; no other host path (no
+   on ``/tmp`` as the only writable place and the working folder (bwrap's own root and
+   ``/dev`` are remounted read-only, so ``/``, ``/sandbox`` and ``/dev/shm`` are not
+   writable); no other host path (no
    /etc, /root, /home, the repository); capabilities dropped, environment cleared, a new
    terminal session (no TIOCSTI into ours), killed with its parent.
 3. ``prlimit``: address space, processes, CPU seconds, file size, open files.
@@ -120,7 +122,11 @@ def command(limits: SandboxLimits, *, uid: int | None, program_fd: int,
     argv += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--hostname", "sandbox",
              "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
-             "--ro-bind-data", str(program_fd), PROGRAM, "--"]
+             "--ro-bind-data", str(program_fd), PROGRAM,
+             # Last, once every mount point exists: bwrap's own root and /dev are tmpfs
+             # mounts without a size limit, writable until remounted; read-only, the program
+             # cannot fill the host's memory through "/", "/sandbox" or "/dev/shm".
+             "--remount-ro", "/dev", "--remount-ro", "/", "--"]
     rl = limits.rlimits()
     processes = rl["nproc"] if nproc is None else nproc
     argv += [prlimit, f"--as={rl['as']}", f"--nproc={processes}",

@@ -28,7 +28,8 @@ from typing import Any
 
 STATUSES = ("ok", "failed", "timeout", "memory", "killed", "error")
 ISOLATIONS = ("bubblewrap", "subprocess")
-JSON_KEYS = ("status", "exit_code", "stdout", "stderr", "wall_seconds", "isolation")
+JSON_KEYS = ("status", "exit_code", "stdout", "stderr", "wall_seconds", "isolation",
+             "security_boundary")
 
 MEMORY_WORDS = ("MemoryError", "Cannot allocate memory", "out of memory")
 TOOL_PREFIXES = ("bwrap: ", "setpriv: ", "prlimit: ")
@@ -54,6 +55,13 @@ class SandboxResult:
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    @property
+    def security_boundary(self) -> bool:
+        """Whether the program ran behind a security boundary: False for the subprocess
+        fallback, so that a result read on its own (a JSON line in a log) says so too, not only
+        the warning printed once on stderr."""
+        return self.isolation == "bubblewrap"
 
     def to_json(self) -> dict[str, Any]:
         """The result as the CLI prints it (``monarl sandbox run --json``)."""
