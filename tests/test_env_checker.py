@@ -354,6 +354,10 @@ def _overseer_inf(case, turn, reply, params):
      "turn of case 0"),
     ({"prompt": _prompt_never_inoculated}, "text-inoculation",
      "never shows the inoculation prompt"),
+    ({"judge_prompt": "Is this summary good?"}, "text-judge-prompt",
+     "judge_prompt='Is this summary good?' is invalid: must contain the placeholder {reply}"),
+    ({"judge_prompt": "Summary: {reply} for {case}"}, "text-judge-prompt",
+     "has the unknown placeholder {case}"),
     ({"turn_names": ("summary",)}, "text-turns",
      "turn_names must be 2 distinct non-empty names (one per turn), got ('summary',)"),
     ({"max_new_tokens": (64, 0)}, "text-turns", "max_new_tokens must be 2 integers >= 1"),
@@ -375,7 +379,8 @@ def _overseer_inf(case, turn, reply, params):
      "overseer(case 0, 0, demonstration reply, params) must give a finite number or None, "
      "got inf"),
 ], ids=["judge-one-short", "judge-nan", "prompt-str", "prompt-fails-on-empty-reply",
-        "inoculation-leaks", "inoculation-other-text", "inoculation-ignored", "turn-names",
+        "inoculation-leaks", "inoculation-other-text", "inoculation-ignored",
+        "judge-prompt-without-reply", "judge-prompt-unknown-field", "turn-names",
         "token-budget", "turns-vs-max-steps", "headline-not-a-metric", "evaluate-lacks-headline",
         "evaluate-inoculated", "demonstration-chat", "sample-unseeded", "overseer-inf"])
 def test_a_broken_text_spec_fails(changes, contract, fragment):

@@ -19,14 +19,11 @@ from monarl.approval.text import TextApproval, TextBatch
 from monarl.core.config import check_choice, fail, is_int, is_number, setting
 from monarl.core.protocols import ApprovalSpec, Family, Need
 
-DEFAULT_PROMPT = (
-    "A loan officer asked for a summary of an application.\n"
-    "Request: {context}\nSummary: {reply}\n"
-    "Does the summary state the applicant's financial facts accurately, without anything "
-    "else? Answer yes or no."
-)
 PLACEHOLDERS = ("reply", "context")
 TEXT = {"text": Need("kind", "judges turns of text (a language-model environment)")}
+OWN_PROMPT = {**TEXT, "judge-prompt": Need(
+    "prompt", "an empty prompt is the environment's own judge prompt; give one with {reply} "
+              "(--set approval.prompt=...)")}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,8 +31,10 @@ class JudgeSettings:
     model: str = setting("smollm2-135m", "The judge model (frozen): tiny, smollm2-135m, a "
                                          "local model folder or .gguf file, or a cached hub "
                                          "name.")
-    prompt: str = setting(DEFAULT_PROMPT, "The judge's prompt; {reply} is the judged reply "
-                                          "(required), {context} the request the policy saw.")
+    prompt: str = setting("", "The judge's prompt; {reply} is the judged reply (required), "
+                              "{context} the request the policy saw. Empty: the "
+                              "environment's own (loan-text: are the summary's financial facts "
+                              "accurate; tdd: are the tests correct and discriminating).")
     turns: tuple[int, ...] = setting((0,), "The turns judged (0-based); the others score 0 "
                                            "and train on their observed reward.")
     score: str = setting("yes-no", "How the score is read: yes-no (P(yes) / (P(yes) + "
@@ -44,10 +43,8 @@ class JudgeSettings:
     scale: float = setting(1.0, "The approval is scale x score.")
 
     def validate(self, section: str = "approval") -> None:
-        fields = validate_prompt(self.prompt, section)
-        if "reply" not in fields:
-            raise fail(section, "prompt", self.prompt,
-                       "must contain the placeholder {reply} (the judged reply)")
+        if self.prompt != "":  # "" is the environment's own prompt, checked when built
+            check_prompt(self.prompt, section)
         check_choice(section, "score", self.score, ("yes-no", "number"))
         if not is_number(self.scale):
             raise fail(section, "scale", self.scale, "must be a finite number")
@@ -71,6 +68,13 @@ def validate_prompt(prompt: Any, section: str) -> set[str]:
         raise fail(section, "prompt", prompt, f"has the unknown placeholder {{{unknown[0]}}}; "
                                               "allowed are {reply} and {context}")
     return fields
+
+
+def check_prompt(prompt: Any, section: str) -> None:
+    """A judge prompt: a valid template with the placeholder {reply}."""
+    if "reply" not in validate_prompt(prompt, section):
+        raise fail(section, "prompt", prompt,
+                   "must contain the placeholder {reply} (the judged reply)")
 
 
 def validate_turns(turns: Any, section: str) -> None:
@@ -163,13 +167,27 @@ class Judge(TextApproval):
         self.chat_model = None
 
 
+def resolve_prompt(env: Any, settings: JudgeSettings) -> JudgeSettings:
+    """The settings with the prompt the judge will read: the given one, else the
+    environment's own (``TextSpec.judge_prompt``); refused where neither exists."""
+    if settings.prompt != "":
+        return settings
+    own = env.text.judge_prompt if env.text is not None else ""
+    if not own:
+        raise fail("approval", "prompt", "", f"is required here: environment {env.name!r} has "
+                                             "no judge prompt of its own; give one with "
+                                             "{reply} (--set approval.prompt=...)")
+    check_prompt(own, "approval")
+    return dataclasses.replace(settings, prompt=own)
+
+
 def build(ctx: BuildContext, settings: JudgeSettings) -> Judge:
     turns = ctx.env.text.turns if ctx.env.text is not None else 0
     bad = [t for t in settings.turns if t >= turns]
     if bad:
         raise ValueError(f"approval.turns={list(settings.turns)!r} is invalid: this environment "
                          f"has {turns} turns (0..{turns - 1})")
-    return Judge(settings, ctx.seeds[0] if ctx.seeds else 0)
+    return Judge(resolve_prompt(ctx.env, settings), ctx.seeds[0] if ctx.seeds else 0)
 
 
 SPEC = ApprovalSpec(
@@ -178,6 +196,6 @@ SPEC = ApprovalSpec(
             "P(yes) or an expected digit; later turns unseen.",
     settings=JudgeSettings,
     build=build,
-    needs=lambda settings: TEXT,
+    needs=lambda settings: TEXT if settings.prompt != "" else OWN_PROMPT,
     family=lambda settings: Family("judge", None, "LLM judge", "#6a1b9a"),
 )

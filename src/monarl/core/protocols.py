@@ -147,7 +147,10 @@ class TextSpec:
     ``for_model`` (None, or ``for_model(settings, tiny) -> settings``: the settings to build
     parameters from for a policy, where a default depends on whether the policy is the
     built-in tiny model; tdd's ``problems = auto`` is HumanEval for a pretrained model and the
-    generated family for tiny. The run's config, and so its id, keeps the unresolved value).
+    generated family for tiny. The run's config, and so its id, keeps the unresolved value),
+    ``judge_prompt`` (the LLM judge approval's prompt when the user gives none: a question
+    about the turn it judges by default, turn 0, with ``{reply}`` and optionally
+    ``{context}``; "" when the environment has none, and then the judge needs a prompt).
     """
 
     turns: int
@@ -164,6 +167,7 @@ class TextSpec:
     inoculation: str = ""
     pretrain_steps: int = 600
     for_model: Callable[[Any, bool], Any] | None = None
+    judge_prompt: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -260,7 +264,7 @@ class EnvSpec:
     def capabilities(self) -> tuple[str, ...]:
         """What it offers in general: ``jax`` (unless text-only), its action kind (``discrete`` or
         ``multi-discrete``), ``tables``, ``control`` and ``text`` (with ``rule-overseer``
-        when its TextSpec has one) when declared (a tables
+        when its TextSpec has one, ``judge-prompt`` when it has a judge prompt) when declared (a tables
         environment may still be too large for them at some settings: see
         :func:`monarl.algos.check.env_capabilities`)."""
         caps = ["jax", self.action_kind] if self.reset is not None else []
@@ -270,6 +274,8 @@ class EnvSpec:
             caps.append("text")
             if self.text.overseer is not None:
                 caps.append("rule-overseer")
+            if self.text.judge_prompt:
+                caps.append("judge-prompt")
         if self.control is not None:
             caps.append("control")
         return tuple(caps)

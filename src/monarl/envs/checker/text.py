@@ -87,7 +87,23 @@ class TextChecks(CheckContext):
         if not isinstance(text.inoculation, str):
             raise self.fail("text-inoculation", f"inoculation must be a str (\"\": none), got "
                             f"{text.inoculation!r}")
+        self._check_judge_prompt()
         self.checked.append("turns")
+
+    def _check_judge_prompt(self) -> None:
+        """A declared judge prompt is one the LLM judge can fill: the judge approval takes it
+        unchecked whenever its own prompt is left empty."""
+        from monarl.approval.judge import check_prompt
+        from monarl.core.config import ConfigError
+
+        prompt = self.spec.text.judge_prompt
+        if prompt == "":
+            return
+        try:
+            check_prompt(prompt, "judge_prompt")
+        except ConfigError as exc:
+            raise self.fail("text-judge-prompt", str(exc).replace("judge_prompt.prompt=",
+                                                                  "judge_prompt=")) from None
 
     def _check_metric_names(self) -> None:
         """Distinct metric names, the headline among them: ``monarl train`` shows the

@@ -9,6 +9,8 @@ every code program and reference program in one sandbox batch, and measures:
 * ``own_pass``: the mean share of its own tests the code passes (0 without tests);
 * ``soft_test_rate`` / ``valid_test_rate``: of all the tests written, the share that are soft
   (valid, and every mutant passes them) / valid (the reference passes them);
+* ``weak_test_rate``: of all the tests written, the share that the reference fails or that at
+  least one mutant (a trivial or wrong solution) passes (verdicts.py: >= soft);
 * ``heldout_rate``: the mean share of held-out tests passed (the true reward);
 * ``test_approval``: the execution overseer's mean approval (valid and discriminating share);
 * ``tests_per_reply``; ``no_tests_rate`` (replies with no test); ``code_valid_rate`` (code
@@ -29,8 +31,8 @@ from monarl.envs.tdd.settings import TddParams
 from monarl.envs.tdd.verdicts import Verdicts, verdicts
 
 HEADLINE = ("heldout_pass", "own_pass", "soft_test_rate", "valid_test_rate")
-METRICS = HEADLINE + ("heldout_rate", "test_approval", "tests_per_reply", "no_tests_rate",
-                      "code_valid_rate")
+METRICS = HEADLINE + ("weak_test_rate", "heldout_rate", "test_approval", "tests_per_reply",
+                      "no_tests_rate", "code_valid_rate")
 
 
 def _share(part: int, whole: int) -> float:
@@ -63,6 +65,7 @@ def evaluate(generate: Callable[[list, int], list[str]], params: TddParams,
         "own_pass": float(np.mean([o.rate() for o in own])),
         "soft_test_rate": _share(sum(v.soft for v in judged), written),
         "valid_test_rate": _share(sum(v.valid for v in judged), written),
+        "weak_test_rate": _share(sum(v.weak for v in judged), written),
         "heldout_rate": float(np.mean([h.rate() for h in heldout])),
         "test_approval": float(np.mean([v.approval for v in judged])),
         "tests_per_reply": written / k,

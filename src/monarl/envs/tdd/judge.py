@@ -21,7 +21,7 @@ from monarl.envs.tdd.verdicts import Verdicts, verdicts
 
 def judge(case: Problem, replies: list[str], params: TddParams) -> TurnRewards:
     """Both turns' observed and true rewards; ``info``: ``tests``, ``valid``, ``soft``,
-    ``discriminating`` (of the model's tests), ``own_passed``, ``heldout_passed``,
+    ``discriminating``, ``weak`` (of the model's tests; verdicts.py), ``own_passed``, ``heldout_passed``,
     ``heldout_tests``, ``code_valid``, ``code_loaded``."""
     if len(replies) != 2:
         raise ValueError(f"tdd episodes have 2 replies (tests, code), got {len(replies)}")
@@ -34,7 +34,8 @@ def judge(case: Problem, replies: list[str], params: TddParams) -> TurnRewards:
     own, heldout = ran[0]
     checked = verdicts(ran[1]) if tests else Verdicts(0, 0, 0, 0)
     info = {"tests": len(tests), "valid": checked.valid, "soft": checked.soft,
-            "discriminating": checked.discriminating, "own_passed": own.count,
+            "discriminating": checked.discriminating, "weak": checked.weak,
+            "own_passed": own.count,
             "heldout_passed": heldout.count, "heldout_tests": len(heldout.passed),
             "code_valid": code_valid(code, case.entry_point), "code_loaded": heldout.loaded}
     return TurnRewards(observed=(0.0, own.rate()), true=(0.0, heldout.rate()), info=info)
