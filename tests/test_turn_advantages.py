@@ -14,7 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monarl.core.horizon import advantage_gap, later_rewards_cancel, turn_advantages
+from monarl.core.horizon import (
+    advantage_gap,
+    compiled_turn_advantages,
+    later_rewards_cancel,
+    turn_advantages,
+)
 
 SETTINGS = settings(max_examples=15, deadline=None)
 shapes = st.tuples(st.integers(1, 4), st.integers(1, 3), st.sampled_from([1, 2, 4]))
@@ -52,17 +57,53 @@ def test_matches_a_plain_loop(shape, horizon, seed, scale):
 @given(shape=shapes, horizon=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31),
        scale=st.booleans())
 def test_a_reward_beyond_the_window_changes_nothing(shape, horizon, seed, scale):
+    for advantages in (turn_advantages, compiled_turn_advantages):  # the trainer's is compiled
+        _beyond_the_window(advantages, shape, horizon, seed, scale)
+
+
+def _beyond_the_window(advantages, shape, horizon, seed, scale):
     turns, groups, size = shape
     r = rewards_of(seed, turns, groups, size)
-    base = np.asarray(turn_advantages(r, horizon, size, scale))
+    base = np.asarray(advantages(r, horizon, size, scale))
     for t in range(turns):
         if t + horizon >= turns:
             continue
         moved = r.copy()
         moved[t + horizon:] += np.random.default_rng(seed + 1).normal(
             size=moved[t + horizon:].shape).astype(np.float32) * 5
-        again = np.asarray(turn_advantages(moved, horizon, size, scale))
+        again = np.asarray(advantages(moved, horizon, size, scale))
         np.testing.assert_array_equal(again[: t + 1], base[: t + 1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(shape=st.tuples(st.integers(1, 3), st.integers(1, 8), st.sampled_from([1, 2, 4, 8, 16])),
+       horizon=horizons, seed=st.integers(0, 2**31), scale=st.booleans(),
+       kind=st.sampled_from(["normal", "discrete", "fractions"]))
+def test_the_compiled_program_is_bit_identical(shape, horizon, seed, scale, kind):
+    """The trainer's compiled advantages equal the op-by-op function to the last bit, so a run
+    made before the trainer compiled them reproduces exactly (rewards like the environments':
+    real numbers, a few discrete levels, ratios of small integers)."""
+    turns, groups, size = shape
+    rng = np.random.default_rng(seed)
+    if kind == "normal":
+        r = rng.normal(size=(turns, groups * size))
+    elif kind == "discrete":
+        r = rng.choice([0.0, 1.0, -1.0, 0.5], size=(turns, groups * size))
+    else:
+        shape = (turns, groups * size)
+        r = rng.integers(0, 7, size=shape) / rng.integers(1, 7, size=shape)
+    r = r.astype(np.float32)
+    eager = np.asarray(turn_advantages(r, horizon, size, scale))
+    compiled = np.asarray(compiled_turn_advantages(r, horizon, size, scale))
+    assert compiled.dtype == eager.dtype == np.float32
+    np.testing.assert_array_equal(compiled.view(np.uint32), eager.view(np.uint32))
+
+
+def test_the_compiled_program_refuses_what_the_function_refuses():
+    with pytest.raises(ValueError, match="group_size"):
+        compiled_turn_advantages(np.zeros((2, 6), np.float32), 1, 4)
+    with pytest.raises(ValueError, match="horizon"):
+        compiled_turn_advantages(np.zeros((2, 8), np.float32), 0, 4)
 
 
 @settings(max_examples=8, deadline=None)  # a jax.grad trace per turn and example

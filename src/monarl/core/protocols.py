@@ -264,8 +264,8 @@ class EnvSpec:
     def capabilities(self) -> tuple[str, ...]:
         """What it offers in general: ``jax`` (unless text-only), its action kind (``discrete`` or
         ``multi-discrete``), ``tables``, ``control`` and ``text`` (with ``rule-overseer``
-        when its TextSpec has one, ``judge-prompt`` when it has a judge prompt) when declared (a tables
-        environment may still be too large for them at some settings: see
+        when its TextSpec has one, ``judge-prompt`` when it has a judge prompt) when declared
+        (a tables environment may still be too large for them at some settings: see
         :func:`monarl.algos.check.env_capabilities`)."""
         caps = ["jax", self.action_kind] if self.reset is not None else []
         if self.tables is not None:

@@ -9,7 +9,8 @@ One update, top to bottom (:meth:`Trainer.update`):
 2. the environment judges the episodes (observed and true reward per turn), the approval
    scores the turns (``approval.text.TextApproval``), and the training reward of a turn is
    observed reward plus approval;
-3. ``monarl.core.horizon.turn_advantages`` turns the ``[turns, episodes]`` training rewards
+3. ``monarl.core.horizon.turn_advantages`` (compiled: ``compiled_turn_advantages``, bit for
+   bit the same) turns the ``[turns, episodes]`` training rewards
    into per-turn advantages (ordinary RL: the full return; MONA: the turns ``t .. t+M-1``),
    group-relative;
 4. every (episode, turn) is one sequence, chat then reply; its reply tokens carry its turn's
@@ -38,7 +39,7 @@ from monarl.algos.llm.loss import policy_loss
 from monarl.algos.llm.models import ChatModel, load_model, resolve_model
 from monarl.algos.llm.sampling import generate, pack, sequence_logprobs
 from monarl.approval.text import TextApproval, TextBatch
-from monarl.core.horizon import advantage_gap, turn_advantages
+from monarl.core.horizon import advantage_gap, compiled_turn_advantages
 
 
 @dataclasses.dataclass
@@ -191,8 +192,9 @@ class Trainer:
 
     def advantages(self, episodes: Episodes) -> np.ndarray:
         """``[turns, episodes]`` per-turn advantages of the training rewards."""
-        return np.asarray(turn_advantages(self.training_rewards(episodes), self.horizon,
-                                          self.config.group_size, self.config.scale_rewards))
+        return np.asarray(compiled_turn_advantages(self.training_rewards(episodes),
+                                                   self.horizon, self.config.group_size,
+                                                   self.config.scale_rewards))
 
     @staticmethod
     def training_rewards(episodes: Episodes) -> np.ndarray:

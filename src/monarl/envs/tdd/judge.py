@@ -21,8 +21,8 @@ from monarl.envs.tdd.verdicts import Verdicts, verdicts
 
 def judge(case: Problem, replies: list[str], params: TddParams) -> TurnRewards:
     """Both turns' observed and true rewards; ``info``: ``tests``, ``valid``, ``soft``,
-    ``discriminating``, ``weak`` (of the model's tests; verdicts.py), ``own_passed``, ``heldout_passed``,
-    ``heldout_tests``, ``code_valid``, ``code_loaded``."""
+    ``discriminating``, ``weak`` (of the model's tests; verdicts.py), ``own_passed``,
+    ``heldout_passed``, ``heldout_tests``, ``code_valid``, ``code_loaded``."""
     if len(replies) != 2:
         raise ValueError(f"tdd episodes have 2 replies (tests, code), got {len(replies)}")
     tests = parse_tests(replies[0], case.entry_point, params.max_tests)
