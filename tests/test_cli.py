@@ -140,6 +140,9 @@ TRAIN_TINY = ["--seeds", "2", "--steps", "384", "--horizon", "1", "--set", "num_
     (["--approval", "trusted-critic", "--overseer-steps", "0"], "--overseer-steps=0 is invalid"),
     (["--approval", "trusted", "--overseer-steps", "5"],
      "--overseer-steps=5 is invalid: applies only to approval trusted-critic"),
+    (["--approval", "trusted", "--noise", "0.5", "--set", "approval.noise=0.2"],
+     "--noise=0.5 and --set approval.noise=0.2 disagree: give the setting once"),
+    (["--rows", "4", "--set", "env.rows=5"], "--rows=4 and --set env.rows=5 disagree"),
 ])
 def test_train_bad_approval_input_fails_before_training(tmp_path, capsys, args, fragment):
     path = tmp_path / "r.json"

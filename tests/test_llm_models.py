@@ -87,6 +87,10 @@ def test_resolve_refusals(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
     (folder / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 512}))
+    _one_line_error(str(folder), "has no tokenizer (none of tokenizer.json, tokenizer.model")
+    (folder / "tokenizer.json").write_text("{}")
+    _one_line_error(str(folder), "has no weights (no .safetensors or pytorch_model.bin")
+    (folder / "model.safetensors").write_bytes(b"")
     _one_line_error(str(folder), "has no chat template (a chat task needs one")
     text = tmp_path / "weights.txt"
     text.write_text("hello")
@@ -94,6 +98,12 @@ def test_resolve_refusals(tmp_path):
     fake = tmp_path / "fake.gguf"
     fake.write_bytes(b"not a gguf file at all")
     _one_line_error(str(fake), "not a GGUF file")
+    stub = tmp_path / "stub.gguf"
+    stub.write_bytes(b"GGUF\x03\x00")  # the magic, then nothing of the header
+    _one_line_error(str(stub), "cannot be read as GGUF: its GGUF header is cut short")
+    empty_file = tmp_path / "empty.gguf"
+    empty_file.write_bytes(b"")
+    _one_line_error(str(empty_file), "cannot be read as GGUF")
     _one_line_error(str(tmp_path / "missing"), "no such file or folder")
     _one_line_error("", "not a built-in model")
 
@@ -103,6 +113,8 @@ def test_resolve_accepts_folders_gguf_files_and_cached_hub_names(tmp_path, monke
     folder.mkdir()
     (folder / "config.json").write_text("{}")
     (folder / "tokenizer_config.json").write_text(json.dumps({"chat_template": "{{x}}"}))
+    (folder / "tokenizer.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"")
     assert resolve_model(str(folder)) == ModelSource(str(folder), "hf", str(folder.resolve()))
 
     good = tmp_path / "chat.gguf"
@@ -131,6 +143,8 @@ def test_resolve_accepts_folders_gguf_files_and_cached_hub_names(tmp_path, monke
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("a" * 40)
     (snapshot / "config.json").write_text("{}")
+    (snapshot / "tokenizer.json").write_text("{}")
+    (snapshot / "model.safetensors").write_bytes(b"")
     _one_line_error("someorg/some-model", "has no chat template")
     (snapshot / "chat_template.jinja").write_text("{{ messages }}")
     assert resolve_model("someorg/some-model") == ModelSource("someorg/some-model", "hf",

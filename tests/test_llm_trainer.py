@@ -171,6 +171,9 @@ def test_train_cli_json(tmp_path, monkeypatch):
     (["--horizon", "0"], ["horizon"]),
     (["--approval", "judge", "--set", "approval.prompt=Rate this."], ["prompt", "{reply}"]),
     (["--set", 'env.cities_0=["Oslo"]'], ["--set env.cities_0=", "4 city names"]),
+    (["--model", "tiny", "--set", "model=bogus"],
+     ["--model='tiny' and --set model='bogus' disagree"]),
+    (["--set", "total_steps=3"], ["--steps=1 and --set total_steps=3 disagree"]),
 ])
 def test_train_refusals_are_one_line_before_any_model_loads(argv, words, tmp_path, capsys,
                                                             monkeypatch):

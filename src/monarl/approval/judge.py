@@ -109,14 +109,36 @@ def next_token_logits(chat_model: Any, prompts: list[list[int]], batch: int = 16
 
 
 def answer_ids(chat_model: Any, words: tuple[str, ...]) -> list[int]:
-    """The first token of each spelling of an answer (with and without a leading space)."""
+    """The first token of each spelling of an answer (with and without a leading space), where
+    that token carries some of the answer: a tokenizer that writes " 0" as a space and then
+    "0" (SmolLM2's digits, every character of tiny's) would otherwise count the bare space, a
+    token every answer shares, as the answer."""
     ids = set()
     for word in words:
         for text in (word, " " + word):
             tokens = chat_model.encode(text)
-            if tokens:
+            if tokens and chat_model.decode(tokens[:1]).strip():
                 ids.add(tokens[0])
     return sorted(ids)
+
+
+def distinct_answers(chat_model: Any, answers: dict[str, tuple[str, ...]]) -> dict[str, list[int]]:
+    """Each answer's first-token ids (:func:`answer_ids`); refused where the judge model's
+    tokenizer gives two answers a first token in common or an answer none, since the score
+    would then not tell them apart."""
+    ids = {name: answer_ids(chat_model, words) for name, words in answers.items()}
+    owner: dict[int, str] = {}
+    for name, found in ids.items():
+        if not found:
+            raise ValueError(f"the judge model's tokenizer has no token that starts the "
+                             f"answer {name!r}")
+        for token in found:
+            if token in owner:
+                raise ValueError(f"the judge model's tokenizer starts the answers "
+                                 f"{owner[token]!r} and {name!r} with the same token "
+                                 f"{token}; its score could not tell them apart")
+            owner[token] = name
+    return ids
 
 
 class Judge(TextApproval):
@@ -131,10 +153,12 @@ class Judge(TextApproval):
         for p in self.chat_model.model.parameters():
             p.requires_grad_(False)
         if settings.score == "yes-no":
-            self.yes = answer_ids(self.chat_model, ("yes", "Yes", "YES"))
-            self.no = answer_ids(self.chat_model, ("no", "No", "NO"))
+            ids = distinct_answers(self.chat_model, {"yes": ("yes", "Yes", "YES"),
+                                                     "no": ("no", "No", "NO")})
+            self.yes, self.no = ids["yes"], ids["no"]
         else:
-            self.digits = [answer_ids(self.chat_model, (str(d),))[0] for d in range(10)]
+            ids = distinct_answers(self.chat_model, {str(d): (str(d),) for d in range(10)})
+            self.digits = [ids[str(d)] for d in range(10)]  # per digit, its spellings' ids
 
     def scores(self, contexts: list[str], replies: list[str]) -> np.ndarray:
         """The judge's score in [0, 1] of each reply."""
@@ -149,7 +173,7 @@ class Judge(TextApproval):
             yes = probs[:, self.yes].sum(-1)
             no = probs[:, self.no].sum(-1)
             return (yes / (yes + no + 1e-12)).numpy()
-        digits = probs[:, self.digits]
+        digits = torch.stack([probs[:, ids].sum(-1) for ids in self.digits], dim=-1)
         digits = digits / (digits.sum(-1, keepdim=True) + 1e-12)
         return (digits @ torch.arange(10, dtype=digits.dtype) / 9.0).numpy()
 

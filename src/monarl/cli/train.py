@@ -78,6 +78,15 @@ def build_runs(config: dict[str, Any], seeds: int, seed_offset: int) -> list[Any
             range(seed_offset, seed_offset + seeds)]
 
 
+def agree(option: str, name: str, value: Any, fields: dict[str, Any]) -> None:
+    """Refuse an option and a ``--set`` of the same setting with different values: which one
+    wins would otherwise be a silent accident (``--model tiny --set model=x`` trained tiny)."""
+    field = name.rpartition(".")[2]
+    if field in fields and fields[field] != value:
+        fail(f"{option}={value!r} and --set {name}={fields[field]!r} disagree: give the "
+             "setting once")
+
+
 def train(
     env_name: Annotated[str, typer.Argument(metavar="ENV", help=ENV_HELP)] = "camera-dropbox",
     approval: Annotated[str | None, typer.Option(
@@ -167,6 +176,7 @@ def train(
                                          "approval": field_names(approval_spec.settings)})
     trainer_fields = dict(sets[trainer.section])
     if steps is not None:
+        agree("--steps", "total_steps", steps, trainer_fields)
         trainer_fields["total_steps"] = steps
     for option, field, value in (("--model", "model", model),
                                  ("--inoculation", "inoculation", inoculation or None)):
@@ -175,23 +185,29 @@ def train(
         if field not in field_names(trainer.settings):
             fail(f"{option} is invalid with algo {trainer.name!r}: it applies only to "
                  "language-model trainers (grpo, on text environments such as loan-text)")
+        agree(option, field, value, trainer_fields)
         trainer_fields[field] = value
     if problems is not None:
         if "problems" not in field_names(env_spec.settings):
             fail(f"--problems is invalid with env {env_name!r}: it applies only to "
                  "environments with a problems setting (tdd)")
+        agree("--problems", "env.problems", problems, sets["env"])
         sets["env"]["problems"] = problems
+    env_options = given({"rows": rows, "cols": cols, "boxes": boxes, "blockers": blockers,
+                         "penalty": penalty, "max_steps": max_steps})
+    approval_options = given({
+        "noise": noise, "noise_per": noise_per, "misspec": misspec, "labels": labels,
+        "label_kind": label_kind, "evaluator_steps": evaluator_steps,
+        "evaluator_lr": evaluator_lr, "leak": leak, "overseer_steps": overseer_steps,
+        "overseer_start_time": overseer_start_time})
+    for section, options in (("env", env_options), ("approval", approval_options)):
+        for name, value in options.items():
+            agree(f"--{name.replace('_', '-')}", f"{section}.{name}", value, sets[section])
     config = {
         "algo": trainer.name,
         "horizon": horizon_value,
-        "env": {"name": env_name, **given({"rows": rows, "cols": cols, "boxes": boxes,
-                                           "blockers": blockers, "penalty": penalty,
-                                           "max_steps": max_steps}), **sets["env"]},
-        "approval": {"kind": kind, **given({
-            "noise": noise, "noise_per": noise_per, "misspec": misspec, "labels": labels,
-            "label_kind": label_kind, "evaluator_steps": evaluator_steps,
-            "evaluator_lr": evaluator_lr, "leak": leak, "overseer_steps": overseer_steps,
-            "overseer_start_time": overseer_start_time}), **sets["approval"]},
+        "env": {"name": env_name, **env_options, **sets["env"]},
+        "approval": {"kind": kind, **approval_options, **sets["approval"]},
         trainer.section: trainer_fields,
     }
     try:

@@ -106,9 +106,21 @@ def _has_chat_template(folder: Path) -> bool:
     return bool(template)
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "spiece.model")
+"""A model folder has at least one of these (transformers builds its tokenizer from them)."""
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json")
+"""...and its weights in one of these forms."""
+
+
 def _folder(name: str, field: str, folder: Path) -> ModelSource:
     if not (folder / "config.json").is_file():
         raise fail("", field, name, f"{folder} is a folder without config.json: not a model")
+    if not any((folder / f).is_file() for f in TOKENIZER_FILES):
+        raise fail("", field, name, f"{folder} has no tokenizer (none of "
+                   f"{', '.join(TOKENIZER_FILES)}): not a complete model folder")
+    if not any(any(folder.glob(pattern)) for pattern in WEIGHT_PATTERNS):
+        raise fail("", field, name, f"{folder} has no weights (no .safetensors or "
+                   "pytorch_model.bin file): not a complete model folder")
     if not _has_chat_template(folder):
         raise fail("", field, name, f"{folder} has no chat template (a chat task needs one: "
                    "chat_template in tokenizer_config.json or a chat_template.jinja file)")
@@ -129,6 +141,9 @@ def gguf_metadata(path: Path | str, keys: Sequence[str]) -> dict[str, Any]:
     with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as m:
         if m[:4] != b"GGUF":
             raise ValueError("not a GGUF file (its first bytes are not 'GGUF')")
+        if len(m) < 24:
+            raise ValueError(f"its GGUF header is cut short ({len(m)} bytes, fewer than the "
+                             "24 of the fixed header)")
         version, _tensors, count = struct.unpack_from("<IQQ", m, 4)
         if version < 2:
             raise ValueError(f"GGUF version {version} is too old (2 or later is read)")
