@@ -224,3 +224,52 @@ def test_lora_trains_the_adapter_only():
             assert torch.equal(p, frozen[name]), name
     assert any(not torch.equal(p, adapter[n]) for n, p in model.named_parameters()
                if n in adapter)
+
+
+def test_a_run_killed_with_sigkill_resumes_when_the_command_runs_again(tmp_path):
+    """The real thing, not an exception inside the process: `monarl train` in a subprocess,
+    SIGKILLed once a checkpoint past update 1 is on disk, then the same command again, which
+    resumes and ends with the numbers of an uninterrupted run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def command(json_path):
+        return [sys.executable, "-m", "monarl.cli.app", "train", "loan-text", "--model", "tiny",
+                "--steps", "8", "--seeds", "1", "--horizon", "1", "--set", "pretrain_steps=0",
+                "--set", "checkpoint_every=1", "--set", "eval_every=8", "--set", "eval_cases=8",
+                "--set", "cases_per_update=4", "--set", "group_size=4", "--set", "threads=1",
+                "--json", str(json_path), "--quiet"]
+
+    def environment(name):
+        return {**os.environ, "MONARL_CACHE": str(tmp_path / "cache"),
+                "MONARL_CHECKPOINTS": str(tmp_path / name), "MONARL_JAX_CACHE": "0"}
+
+    whole = tmp_path / "whole.json"
+    subprocess.run(command(whole), env=environment("ckpt-whole"), check=True, timeout=600)
+    killed_json = tmp_path / "killed.json"
+    process = subprocess.Popen(command(killed_json), env=environment("ckpt-killed"))
+    folder = tmp_path / "ckpt-killed"
+    seen = -1
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        metas = list(folder.glob("*/meta.json"))
+        try:
+            seen = max((json.loads(m.read_text())["update"] for m in metas), default=-1)
+        except (OSError, ValueError):  # between the write and the rename
+            pass
+        if seen >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 2 <= seen < 8 and not killed_json.exists()
+    subprocess.run(command(killed_json), env=environment("ckpt-killed"), check=True,
+                   timeout=600)
+    first, second = json.loads(whole.read_text()), json.loads(killed_json.read_text())
+    assert "resumed_from" not in first and second["resumed_from"] == [seen]
+    assert second["final"] == first["final"]
+    assert second["per_seed"] == first["per_seed"]
+    assert not any(folder.glob("*/meta.json"))  # removed once the run finished

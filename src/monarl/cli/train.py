@@ -288,6 +288,12 @@ def print_train_result(result: dict[str, Any]) -> None:
                               f"[{lo:.3f}, {hi:.3f}]")
     console = Console()
     console.print(table)
+    resumed = result.get("resumed_from")
+    if resumed:  # language models: a killed run continued from its checkpoint (docs/llm.md)
+        seeds = result.get("config", {}).get("seeds") or list(range(len(resumed)))
+        console.print("Resumed from a checkpoint: " + ", ".join(
+            f"seed {s} at update {k}" for s, k in zip(seeds, resumed, strict=False)
+            if k is not None))
     alike = result.get("updates_like_ordinary")
     if alike and any(alike):  # MONA that trained as ordinary RL would have (docs/llm.md)
         from monarl.experiments.running import like_ordinary_sentence

@@ -202,6 +202,9 @@ def train_json(runs: list[RunSpec], records: list[dict[str, Any]], wall: float,
         alike = [r["info"].get("updates_like_ordinary") for r in records]
         if alike and all(isinstance(a, int) for a in alike):
             result["updates_like_ordinary"] = alike  # per seed (MONA runs; monarl.core.horizon)
+        resumed = [r["info"].get("resumed_from") for r in records]
+        if any(r is not None for r in resumed):
+            result["resumed_from"] = resumed  # per seed: the checkpoint's update, or None
     if stored:
         result["runs"] = [r["id"] for r in records]
     return result

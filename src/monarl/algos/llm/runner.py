@@ -63,6 +63,8 @@ def run(runs: list[Any], ctx: Any) -> Iterator[tuple[Any, dict, dict]]:
                           / max(result["wall_seconds"], 1e-9)}}
         if result.get("updates_like_ordinary") is not None:  # MONA runs (Trainer.run)
             info["updates_like_ordinary"] = result["updates_like_ordinary"]
+        if result.get("resumed_from") is not None:  # a killed run continued from its checkpoint
+            info["resumed_from"] = result["resumed_from"]
         yield one, result["final"], info
         if folder is not None:
             ckpt.remove(folder)

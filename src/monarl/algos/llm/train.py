@@ -334,7 +334,8 @@ class Trainer:
         evaluating along the way; returns the final metrics and throughput."""
         config = self.config
         started = time.perf_counter()
-        if not self.resume():
+        resumed_from = self.updates_done if self.resume() else None
+        if resumed_from is None:
             self.log({"env_steps": 0, "update": 0, **self.evaluate()})
         while self.updates_done < config.total_steps:
             stats = self.update()
@@ -353,6 +354,7 @@ class Trainer:
         final = {k: v for k, v in self.lines[-1].items()
                  if k not in ("env_steps", "update", "tokens_per_second")}
         return {"final": final, "wall_seconds": time.perf_counter() - started,
+                "resumed_from": resumed_from,  # the checkpoint's update, None: from the start
                 "parameters": self.chat_model.num_parameters(),
                 "generation_tokens_per_second": self.tokens_generated
                 / max(self.seconds_generating, 1e-9),
