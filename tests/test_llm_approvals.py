@@ -170,3 +170,22 @@ def test_answer_tokens_skip_a_bare_leading_space_and_must_differ():
 
     with pytest.raises(ValueError, match="starts the answers 'yes' and 'no' with the same"):
         judge_module.distinct_answers(SharedFirstToken(), {"yes": ("yes",), "no": ("no",)})
+
+
+def test_text_leak_on_loan_text_adds_the_decisions_reward_to_the_summary():
+    """The negative control on loan-text: the summary's approval is the fact overseer's plus
+    w times the decision's observed reward (the outcome MONA's approval must never see)."""
+    from monarl.approval.fact_overseer import build as build_overseer
+    from monarl.approval.text_leak import build as build_leak
+    from monarl.envs.loan_text import sample
+
+    cases = sample(PARAMS, np.random.default_rng(0), 2)
+    context = BuildContext(SPEC, None, PARAMS, None, [0])
+    leak = build_leak(context, APPROVALS.get("text-leak").settings(leak=0.25))
+    overseer = build_overseer(context, None)
+    observed = np.array([[0.0, -1.0], [1.0, 0.0]])
+    batch = TextBatch(cases, [["Income high, debt low.", "approve"],
+                              ["Applicant from Norway.", "reject"]],
+                      [[[], []]] * 2, observed, PARAMS)
+    base = overseer.score(batch)
+    np.testing.assert_allclose(leak.score(batch), base + [[0.25, 0.0], [0.0, 0.0]])

@@ -100,11 +100,17 @@ def test_each_update_logs_how_far_monas_advantages_were_from_ordinary_rls():
     assert "advantage_gap" not in ordinary.update()
 
 
-def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
-    uninterrupted = _trainer(horizon=1)
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_a_killed_run_resumes_to_the_same_numbers(tmp_path, lora):
+    """Full fine-tuning checkpoints every weight, LoRA only the adapter (and its optimizer):
+    both resume to the numbers of an uninterrupted run."""
+    if lora:
+        pytest.importorskip("peft")
+    config = dataclasses.replace(SMALL, lora=lora)
+    uninterrupted = _trainer(horizon=1, config=config)
     whole = uninterrupted.run()
     folder = tmp_path / "ckpt"
-    killed = _trainer(horizon=1, checkpoint_dir=folder)
+    killed = _trainer(horizon=1, config=config, checkpoint_dir=folder)
     real_update = killed.update
 
     def update_then_die():
@@ -116,7 +122,7 @@ def test_a_killed_run_resumes_to_the_same_numbers(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         killed.run()
     assert any(folder.iterdir())
-    resumed = _trainer(horizon=1, checkpoint_dir=folder)
+    resumed = _trainer(horizon=1, config=config, checkpoint_dir=folder)
     result = resumed.run()
     assert [line["update"] for line in resumed.lines] == [0, 1, 2, 3]
     assert result["final"] == whole["final"]
@@ -143,8 +149,9 @@ def test_text_overseer_and_judge_score_only_their_turns():
 
 
 def test_train_cli_json(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_DISABLE_PROGRESS_BARS", "0")  # restored (unset) afterwards
-    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS")
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "TQDM_DISABLE"):
+        monkeypatch.setenv(name, "0")  # restored (unset) afterwards
+        monkeypatch.delenv(name)
     path = tmp_path / "r.json"
     code = main(["train", "loan-text", "--model", "tiny", "--steps", "1", "--seeds", "2",
                  "--horizon", "1", "--approval", "overseer", "--inoculation",
@@ -158,8 +165,9 @@ def test_train_cli_json(tmp_path, monkeypatch):
         assert 0.0 <= final[key] <= 1.0, key
     # two seeds, each its own task (grpo batches nothing), both reported
     assert len(result["per_seed"]) == 2
-    # --quiet also quiets transformers' own bars (a GGUF model's loading)
-    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    # --quiet also quiets transformers' own bars and the plain tqdm bar of its GGUF loading
+    # (that tqdm reads TQDM_DISABLE when first imported: the subprocess test below checks it)
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == os.environ["TQDM_DISABLE"] == "1"
     # per seed, the updates on which MONA's advantages were ordinary RL's (at most all of one)
     assert len(result["updates_like_ordinary"]) == 2
     assert all(0 <= n <= 1 for n in result["updates_like_ordinary"])
@@ -230,13 +238,20 @@ def test_a_run_killed_with_sigkill_resumes_when_the_command_runs_again(tmp_path)
     """The real thing, not an exception inside the process: `monarl train` in a subprocess,
     SIGKILLed once a checkpoint past update 1 is on disk, then the same command again, which
     resumes and ends with the numbers of an uninterrupted run."""
+    import contextlib
     import signal
     import subprocess
     import sys
     import time
 
-    def command(json_path):
-        return [sys.executable, "-m", "monarl.cli.app", "train", "loan-text", "--model", "tiny",
+    # the uninterrupted run also checks, in a fresh interpreter as a user's, that after
+    # `train --quiet` a tqdm bar (what transformers' GGUF loading draws) is disabled
+    quiet_tqdm = ("import sys; from monarl.cli.app import main; code = main(sys.argv[1:]); "
+                  "from tqdm.auto import tqdm; assert tqdm(range(1)).disable; sys.exit(code)")
+
+    def command(json_path, check_tqdm=False):
+        start = ["-c", quiet_tqdm] if check_tqdm else ["-m", "monarl.cli.app"]
+        return [sys.executable, *start, "train", "loan-text", "--model", "tiny",
                 "--steps", "8", "--seeds", "1", "--horizon", "1", "--set", "pretrain_steps=0",
                 "--set", "checkpoint_every=1", "--set", "eval_every=8", "--set", "eval_cases=8",
                 "--set", "cases_per_update=4", "--set", "group_size=4", "--set", "threads=1",
@@ -247,7 +262,8 @@ def test_a_run_killed_with_sigkill_resumes_when_the_command_runs_again(tmp_path)
                 "MONARL_CHECKPOINTS": str(tmp_path / name), "MONARL_JAX_CACHE": "0"}
 
     whole = tmp_path / "whole.json"
-    subprocess.run(command(whole), env=environment("ckpt-whole"), check=True, timeout=600)
+    subprocess.run(command(whole, check_tqdm=True), env=environment("ckpt-whole"), check=True,
+                   timeout=600)
     killed_json = tmp_path / "killed.json"
     process = subprocess.Popen(command(killed_json), env=environment("ckpt-killed"))
     folder = tmp_path / "ckpt-killed"
@@ -255,10 +271,8 @@ def test_a_run_killed_with_sigkill_resumes_when_the_command_runs_again(tmp_path)
     deadline = time.monotonic() + 300
     while process.poll() is None and time.monotonic() < deadline:
         metas = list(folder.glob("*/meta.json"))
-        try:
+        with contextlib.suppress(OSError, ValueError):  # between the write and the rename
             seen = max((json.loads(m.read_text())["update"] for m in metas), default=-1)
-        except (OSError, ValueError):  # between the write and the rename
-            pass
         if seen >= 2:
             process.send_signal(signal.SIGKILL)
             break

@@ -94,9 +94,10 @@ def train(
         "task).")] = None,
     horizon: Annotated[str, typer.Option(
         help="Optimization horizon: 1 (MONA), K, or none (full return, ordinary RL).")] = "none",
-    seeds: Annotated[int, typer.Option(
-        help="Seeds: the JAX trainers train them together (vmapped), a language model one "
-             "after another (give 1 for a quick SmolLM2 run).")] = 10,
+    seeds: Annotated[int | None, typer.Option(
+        help="Seeds (default: the trainer's: 10 for the JAX trainers, which train them "
+             "together, vmapped; 1 for a language model, whose seeds train one after "
+             "another: give --seeds N for an interval over seeds).")] = None,
     steps: Annotated[int | None, typer.Option(
         help="Environment steps per seed (the trainer's total_steps; camera-dropbox default "
         "1,000,000); for language models (grpo) optimizer updates, as TRL's max_steps.")] = None,
@@ -165,6 +166,8 @@ def train(
         horizon_value = parse_horizon(horizon, "--horizon")
     except ConfigError as exc:
         fail(str(exc))
+    if seeds is None:
+        seeds = trainer.default_seeds
     if seeds < 1:
         fail(f"--seeds={seeds} is invalid: must be an integer >= 1")
     if steps is not None and steps < 1:
@@ -236,8 +239,11 @@ def train(
             fail(str(exc))
     from monarl.experiments.running import execute, train_json
 
-    if quiet:  # transformers' own bars (loading a GGUF model), read when it is first imported
+    if quiet:  # transformers' own bars, read when it is first imported, and the plain tqdm
+        # bar of its GGUF loading ("Converting and de-quantizing GGUF tensors"), which only
+        # tqdm's own TQDM_DISABLE silences (monarl's bars are rich's, not tqdm's)
         os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+        os.environ.setdefault("TQDM_DISABLE", "1")
     started = time.perf_counter()
     try:
         records = execute(runs, target, quiet=quiet, command="monarl train")

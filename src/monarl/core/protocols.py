@@ -392,6 +392,9 @@ class TrainerSpec:
         metrics_note: what its final metrics mean, for reports (when they are not the outcome
             fractions and returns).
         headline: ``headline(env_spec) -> metric names`` that ``monarl train`` summarizes first.
+        default_seeds: the seeds ``monarl train`` runs when ``--seeds`` is not given: 10 where
+            seeds train together (vmapped, nearly free), 1 where each seed is a model trained
+            after the last (a language model: ten would be hours on a CPU).
         interval: how ``monarl train --json`` gives a mean's 95 % interval: ``t`` (Student-t
             half-width) or ``bootstrap`` (percentile bootstrap ``[low, high]``).
     """
@@ -413,6 +416,7 @@ class TrainerSpec:
     metrics_note: str = ""
     headline: Callable[[Any], tuple[str, ...]] | None = None
     interval: str = "t"
+    default_seeds: int = 10
 
     def run(self, runs: list[Any], ctx: Any):
         """Execute a batch of runs (see ``runner``)."""

@@ -53,6 +53,7 @@ SPEC = TrainerSpec(
     # tasks both started at seed 0 and one worker idled on the other's pretraining of that
     # seed's tiny model (a lock), seed after seed.
     batch_fields=(),
+    default_seeds=1,  # seeds run one after another; --seeds N for an interval over seeds
     semantics=2,  # 2: loan-text's applications name a city, tiny decides as past officers did
                   # and pretrains 1500 steps there (the same defaults compute something new)
     steps=lambda run: run.settings.total_steps,
