@@ -35,6 +35,17 @@ def fail(message: str) -> None:
     raise typer.Exit(2)
 
 
+def silence_library_bars() -> None:
+    """Turn off the progress bars that libraries draw on their own: transformers' (read when
+    it is first imported) and plain tqdm's (its GGUF loading, "Converting and de-quantizing
+    GGUF tensors", which only TQDM_DISABLE reaches; tqdm reads it when first imported). Set in
+    the environment, so a sweep's worker processes inherit it. monarl's own bars are rich's."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TQDM_DISABLE", "1")
+
+
 def write_json(path: Path, data: object) -> None:
     """Write JSON atomically (temp file + rename), creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from monarl.cli.common import fail
+from monarl.cli.common import fail, silence_library_bars
 from monarl.experiments.executors import EXECUTORS, ray_available
 from monarl.experiments.spec import SpecError, default_store, load_sweep
 from monarl.experiments.store import Store, StoreError
@@ -62,6 +62,8 @@ def sweep_command(
 
     from monarl.experiments import sweep as sweep_mod
 
+    # workers' library bars (a GGUF model loading) would tear through the sweep's own display
+    silence_library_bars()
     factory = (
         sweep_mod.ray_factory(address, workers)
         if executor == "ray"

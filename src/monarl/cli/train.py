@@ -10,7 +10,6 @@ resumable, visible to ``monarl report``). The JSON is the same either way
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -43,6 +42,7 @@ from monarl.cli.common import (
     option_message,
     parse_sets,
     route_sets,
+    silence_library_bars,
     write_json,
 )
 from monarl.cli.help import APPROVAL_HELP, ENV_HELP, TRAINER_HELP
@@ -239,11 +239,8 @@ def train(
             fail(str(exc))
     from monarl.experiments.running import execute, train_json
 
-    if quiet:  # transformers' own bars, read when it is first imported, and the plain tqdm
-        # bar of its GGUF loading ("Converting and de-quantizing GGUF tensors"), which only
-        # tqdm's own TQDM_DISABLE silences (monarl's bars are rich's, not tqdm's)
-        os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        os.environ.setdefault("TQDM_DISABLE", "1")
+    if quiet:
+        silence_library_bars()
     started = time.perf_counter()
     try:
         records = execute(runs, target, quiet=quiet, command="monarl train")
