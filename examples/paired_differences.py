@@ -11,8 +11,9 @@ beside them has the per-arm numbers and the unpaired interval.
     python examples/paired_differences.py docs/results/loan_text_tiny/report.json
     python examples/paired_differences.py docs/results/tdd_tiny_soft/report.json \\
         --metrics soft_test_rate own_pass heldout_pass
+    python examples/paired_differences.py docs/results/loan_text_inoculation/report.json --swap
 
-The arms are the report's first two conditions (A - B); the intervals are
+The arms are the report's first two conditions (A - B; ``--swap``: B - A); the intervals are
 ``monarl.core.stats.bootstrap_ci`` (2,000 resamples, seed 0) of A's per-seed values, of B's,
 and of the seed-wise differences A - B over the seeds both arms have.
 """
@@ -38,12 +39,13 @@ def _interval(values: np.ndarray, signed: bool = False) -> str:
     return f"{mean} [{form.format(lo)}, {form.format(hi)}]"
 
 
-def table(report: dict, metrics: list[str] | None) -> str:
-    """The Markdown table of ``metrics`` (default: every metric both arms have)."""
+def table(report: dict, metrics: list[str] | None, swap: bool = False) -> str:
+    """The Markdown table of ``metrics`` (default: every metric both arms have); ``swap``
+    makes A the report's second condition and B its first."""
     conditions = report.get("conditions", [])
     if len(conditions) < 2:
         raise ValueError("the report has fewer than two conditions to compare")
-    first, second = conditions[:2]
+    first, second = conditions[:2] if not swap else conditions[1::-1]
     seeds = [s for s in first["seeds"] if s in second["seeds"]]
     if not seeds:
         raise ValueError("the two conditions share no seed: nothing to pair")
@@ -68,10 +70,12 @@ def main() -> None:
     parser.add_argument("report", type=Path, help="a report.json written by monarl report")
     parser.add_argument("--metrics", nargs="+", default=None,
                         help="metrics to show, in order (default: all both arms have)")
+    parser.add_argument("--swap", action="store_true",
+                        help="A = the second condition, B = the first (B - A of the report)")
     args = parser.parse_args()
     try:
         report = json.loads(args.report.read_text())
-        print(table(report, args.metrics))
+        print(table(report, args.metrics, args.swap))
     except (OSError, ValueError, KeyError) as exc:
         print(f"error: {args.report}: {exc}", file=sys.stderr)
         sys.exit(2)

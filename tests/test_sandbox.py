@@ -553,3 +553,18 @@ def test_cli_refuses_bubblewrap_where_it_cannot_run(tmp_path, capsys, monkeypatc
     program.write_text("print(1)")
     assert main(["sandbox", "run", str(program), "--isolation", "bubblewrap"]) == 2
     assert "no user namespaces (test)" in capsys.readouterr().err
+
+
+def test_a_bwrap_without_size_says_once_that_tmp_is_unbounded(monkeypatch, capsys):
+    """An older bwrap (before 0.5) has no --size: the private /tmp then has no size limit,
+    and the sandbox says so on stderr, once, instead of silently dropping tmpfs_mb."""
+    if PROBLEM is not None:
+        pytest.skip(f"bubblewrap unavailable here: {PROBLEM}")
+    options = bubblewrap._bwrap_options() - {"--size"}
+    monkeypatch.setattr(bubblewrap, "_bwrap_options", lambda: options)
+    monkeypatch.setattr(bubblewrap, "_unbounded_warned", __import__("threading").Event())
+    for _ in range(2):
+        argv = bubblewrap.command(SandboxLimits(), uid=None, program_fd=0, nproc=8)
+        assert "--size" not in argv
+    err = capsys.readouterr().err
+    assert err.count("private /tmp is not size-limited") == 1

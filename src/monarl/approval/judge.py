@@ -46,6 +46,10 @@ class JudgeSettings:
         if self.prompt != "":  # "" is the environment's own prompt, checked when built
             check_prompt(self.prompt, section)
         check_choice(section, "score", self.score, ("yes-no", "number"))
+        if self.prompt == "" and (self.score != "yes-no" or tuple(self.turns) != (0,)):
+            raise fail(section, "prompt", self.prompt,
+                       "is required with score=number or turns other than [0]: the "
+                       "environment's own prompt asks a yes/no question about turn 0")
         if not is_number(self.scale):
             raise fail(section, "scale", self.scale, "must be a finite number")
         validate_turns(self.turns, section)

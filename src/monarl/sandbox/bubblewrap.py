@@ -26,6 +26,8 @@ import functools
 import os
 import shutil
 import subprocess
+import sys
+import threading
 
 from monarl.sandbox.limits import MIB, SandboxLimits
 
@@ -76,6 +78,20 @@ def missing() -> str | None:
     return None
 
 
+_unbounded_warned = threading.Event()
+
+
+def _warn_unbounded_tmpfs() -> None:
+    """Say once per process that this bwrap cannot bound the private /tmp (its --size is
+    newer: bubblewrap 0.5): a program can then fill memory through it until the wall clock."""
+    if _unbounded_warned.is_set():
+        return
+    _unbounded_warned.set()
+    print("monarl.sandbox: WARNING: this bwrap has no --size option (bubblewrap >= 0.5 has "
+          "it), so the private /tmp is not size-limited (tmpfs_mb does not apply)",
+          file=sys.stderr, flush=True)
+
+
 def setpriv_prefix(uid: int) -> list[str]:
     """``setpriv`` switching to ``uid``: no supplementary groups, no capabilities left to
     inherit or regain (empty inheritable and bounding sets); [] without setpriv."""
@@ -119,6 +135,8 @@ def command(limits: SandboxLimits, *, uid: int | None, program_fd: int,
              "--proc", "/proc", "--dev", "/dev"]
     if "--size" in options:
         argv += ["--size", str(limits.tmpfs_mb * MIB)]
+    else:
+        _warn_unbounded_tmpfs()
     argv += ["--tmpfs", "/tmp", "--chdir", "/tmp", "--hostname", "sandbox",
              "--cap-drop", "ALL", "--clearenv", "--setenv", "PATH", "/usr/bin:/bin",
              "--setenv", "HOME", "/tmp", "--setenv", "LANG", "C.UTF-8",
