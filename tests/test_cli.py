@@ -55,6 +55,7 @@ def test_rollout_step_limit(tmp_path, capsys):
 @pytest.mark.parametrize("args,fragment", [
     (["solve", "gridworld"], "ENV='gridworld' is invalid: known environments are camera-dropbox"),
     (["solve", "--rows", "2"], "--rows=2"),
+    (["solve", "--rows", "4", "--set", "env.rows=5"], "--rows=4 and --set env.rows=5 disagree"),
     (["solve", "--boxes", "5"], "--boxes=5"),
     (["solve", "--blockers", "0"], "--blockers=0"),
     (["solve", "--penalty", "-0.1"], "--penalty=-0.1"),

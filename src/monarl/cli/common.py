@@ -134,6 +134,15 @@ SetOpt = Annotated[list[str] | None, typer.Option(
     "`monarl envs` / `monarl approvals` list every setting.")]
 
 
+def agree(option: str, name: str, value: Any, fields: dict[str, Any]) -> None:
+    """Refuse an option and a ``--set`` of the same setting with different values: which one
+    wins would otherwise be a silent accident (``--model tiny --set model=x`` trained tiny)."""
+    field = name.rpartition(".")[2]
+    if field in fields and fields[field] != value:
+        fail(f"{option}={value!r} and --set {name}={fields[field]!r} disagree: give the "
+             "setting once")
+
+
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The options that were given (a convenience option left out is None), enums as their
     values."""

@@ -35,6 +35,7 @@ from monarl.cli.common import (
     PenaltyOpt,
     RowsOpt,
     SetOpt,
+    agree,
     check_message,
     check_writable_target,
     fail,
@@ -76,15 +77,6 @@ def build_runs(config: dict[str, Any], seeds: int, seed_offset: int) -> list[Any
 
     return [build_run({**config, "seed": seed}) for seed in
             range(seed_offset, seed_offset + seeds)]
-
-
-def agree(option: str, name: str, value: Any, fields: dict[str, Any]) -> None:
-    """Refuse an option and a ``--set`` of the same setting with different values: which one
-    wins would otherwise be a silent accident (``--model tiny --set model=x`` trained tiny)."""
-    field = name.rpartition(".")[2]
-    if field in fields and fields[field] != value:
-        fail(f"{option}={value!r} and --set {name}={fields[field]!r} disagree: give the "
-             "setting once")
 
 
 def train(
