@@ -562,7 +562,7 @@ def test_a_bwrap_without_size_says_once_that_tmp_is_unbounded(monkeypatch, capsy
         pytest.skip(f"bubblewrap unavailable here: {PROBLEM}")
     options = bubblewrap._bwrap_options() - {"--size"}
     monkeypatch.setattr(bubblewrap, "_bwrap_options", lambda: options)
-    monkeypatch.setattr(bubblewrap, "_unbounded_warned", __import__("threading").Event())
+    bubblewrap._unbounded_warned.clear()
     for _ in range(2):
         argv = bubblewrap.command(SandboxLimits(), uid=None, program_fd=0, nproc=8)
         assert "--size" not in argv

@@ -26,10 +26,9 @@ import functools
 import os
 import shutil
 import subprocess
-import sys
-import threading
 
 from monarl.sandbox.limits import MIB, SandboxLimits
+from monarl.sandbox.notices import Once
 
 SYSTEM_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
 PYTHONS = ("/usr/bin/python3", "/usr/local/bin/python3")
@@ -78,18 +77,15 @@ def missing() -> str | None:
     return None
 
 
-_unbounded_warned = threading.Event()
+_unbounded_warned = Once()
 
 
 def _warn_unbounded_tmpfs() -> None:
     """Say once per process that this bwrap cannot bound the private /tmp (its --size is
     newer: bubblewrap 0.5): a program can then fill memory through it until the wall clock."""
-    if _unbounded_warned.is_set():
-        return
-    _unbounded_warned.set()
-    print("monarl.sandbox: WARNING: this bwrap has no --size option (bubblewrap >= 0.5 has "
-          "it), so the private /tmp is not size-limited (tmpfs_mb does not apply)",
-          file=sys.stderr, flush=True)
+    _unbounded_warned.say("monarl.sandbox: WARNING: this bwrap has no --size option "
+                          "(bubblewrap >= 0.5 has it), so the private /tmp is not "
+                          "size-limited (tmpfs_mb does not apply)")
 
 
 def setpriv_prefix(uid: int) -> list[str]:

@@ -19,11 +19,11 @@ import os
 import shutil
 import sys
 import tempfile
-import threading
 from collections.abc import Iterator
 
 from monarl.sandbox.bubblewrap import setpriv_prefix, system_python
 from monarl.sandbox.limits import SandboxLimits
+from monarl.sandbox.notices import Once
 from monarl.sandbox.process import Launch
 from monarl.sandbox.uids import kill_all
 
@@ -55,17 +55,12 @@ WARNING = ("monarl.sandbox: WARNING: running model-written code in a resource-li
            "subprocess, which is NOT a security boundary (it can read what its user can read, "
            "and reach the network): {reason}")
 
-_warned = threading.Event()
-_warn_lock = threading.Lock()
+_warned = Once()
 
 
 def warn_once(reason: str) -> None:
     """Say once per process, on stderr, that programs run without isolation, and why."""
-    with _warn_lock:
-        if _warned.is_set():
-            return
-        _warned.set()
-    print(WARNING.format(reason=reason), file=sys.stderr, flush=True)
+    _warned.say(WARNING.format(reason=reason))
 
 
 def interpreter(uid: int | None) -> str:
