@@ -143,6 +143,14 @@ def agree(option: str, name: str, value: Any, fields: dict[str, Any]) -> None:
              "setting once")
 
 
+def agree_options(options: dict[str, dict[str, Any]], sets: dict[str, dict[str, Any]]) -> None:
+    """:func:`agree` for every convenience option given (``{"env": {"rows": 4}, ...}``)
+    against ``--set`` of the same section (``--rows`` against ``--set env.rows``)."""
+    for section, given_options in options.items():
+        for name, value in given_options.items():
+            agree(f"--{name.replace('_', '-')}", f"{section}.{name}", value, sets[section])
+
+
 def given(values: dict[str, Any]) -> dict[str, Any]:
     """The options that were given (a convenience option left out is None), enums as their
     values."""

@@ -27,7 +27,7 @@ from monarl.cli.common import (
     RowsOpt,
     SetOpt,
     _choices,
-    agree,
+    agree_options,
     check_message,
     check_writable_target,
     fail,
@@ -116,9 +116,7 @@ def solve(
     approval_fields = given({"noise": noise, "noise_per": noise_per, "misspec": misspec,
                              "labels": labels, "label_kind": label_kind,
                              "evaluator_steps": evaluator_steps, "leak": leak})
-    for section, options in (("env", env_fields), ("approval", approval_fields)):
-        for name, value in options.items():
-            agree(f"--{name.replace('_', '-')}", f"{section}.{name}", value, sets[section])
+    agree_options({"env": env_fields, "approval": approval_fields}, sets)
     try:
         env = EnvConfig.from_mapping({"name": env_name, **env_fields, **sets["env"]}, "")
         approval_cfg = ApprovalConfig.from_mapping(

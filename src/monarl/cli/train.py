@@ -36,6 +36,7 @@ from monarl.cli.common import (
     RowsOpt,
     SetOpt,
     agree,
+    agree_options,
     check_message,
     check_writable_target,
     fail,
@@ -195,9 +196,7 @@ def train(
         "label_kind": label_kind, "evaluator_steps": evaluator_steps,
         "evaluator_lr": evaluator_lr, "leak": leak, "overseer_steps": overseer_steps,
         "overseer_start_time": overseer_start_time})
-    for section, options in (("env", env_options), ("approval", approval_options)):
-        for name, value in options.items():
-            agree(f"--{name.replace('_', '-')}", f"{section}.{name}", value, sets[section])
+    agree_options({"env": env_options, "approval": approval_options}, sets)
     config = {
         "algo": trainer.name,
         "horizon": horizon_value,

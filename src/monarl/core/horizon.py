@@ -536,8 +536,8 @@ def advantage_gap(
     (and none where the later rewards cancel)."""
     if later_rewards_cancel(rewards, horizon, group_size):
         return 0.0
-    mine = turn_advantages(rewards, horizon, group_size, scale) if advantages is None \
-        else jnp.asarray(advantages)
+    mine = compiled_turn_advantages(rewards, horizon, group_size, scale) \
+        if advantages is None else jnp.asarray(advantages)
     ordinary = compiled_turn_advantages(rewards, None, group_size, scale)
     return float(jnp.abs(mine - ordinary).mean())
 
